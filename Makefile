@@ -1,0 +1,32 @@
+# The two set-up commands of the README: `make demo` and `make test`.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+JOBS       ?= $(shell nproc)
+
+.PHONY: all deps build build-asan demo test test-fast bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+build-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON >/dev/null
+	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+demo: build
+	./$(BUILD)/bin/pm-demo
+
+# Every test, on the optimised build and on the address+undefined sanitizer build.
+test: build build-asan
+	bash scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+
+bench: build
+	./$(BUILD)/bin/pm-bench-latency
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,1098 @@
+/*  pm_bench_latency.c — latency of pm's barrier and 8-byte allreduce, side by
+    side with the raw ZeroMQ DEALER<->ROUTER round trip measured in the same
+    run on the same transport.  A benchmark, not a test: it prints numbers and
+    never fails on them (see bench/README.md for how to read the table).
+
+    Process layout.  pm_create_parallel_manager ("MultiProcessing", n) forks
+    n-1 ranks inside the call, and a ZeroMQ context must never cross a fork, so
+    every measurement runs in a fresh process: the driver (this program without
+    --child) never touches ZeroMQ or libpm's collectives; it re-executes its own
+    binary once per configuration with posix_spawn, in a process group of its
+    own, reads the result lines from a pipe, kills the group if a deadline
+    passes, and prints one table at the end.
+
+      driver ──spawn──▶ --child raw ipc|tcp   forks an echo ROUTER before any
+                                              context exists, then times a
+                                              DEALER round trip
+             ──spawn──▶ --child pm N          SPMD: every rank runs the loop,
+                                              rank 0 times and reports
+             ──spawn──▶ pmd --bind tcp://127.0.0.1:* (optional rows, with
+                        PM_ENDPOINT set for the pm children)
+
+    Child → driver protocol, one line each on stdout (times in nanoseconds):
+      RESULT <what> <count> <p50> <p99> <mean> <min> <max>
+      INFO <key> <value>
+      ERROR <text>                                                           */
+
+#include <pm.h>
+#include <zmq.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define S_RAW_PAYLOAD 8      /* bytes per raw round trip (= one double)      */
+#define S_MAX_CONFIGS 16     /* rank counts accepted by --ranks              */
+#define S_MAX_ROWS 64        /* rows of the final table                      */
+#define S_OUT_LIMIT (1 << 20) /* bytes of child output kept                  */
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static uint64_t
+s_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
+}
+
+/* One line to stdout with a single write(2), so lines of concurrent ranks
+   sharing the pipe never interleave (lines are far below PIPE_BUF).        */
+/* snprintf that truncates quietly (all our texts are for people). */
+static void s_format (char *dst, size_t size, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+static void
+s_format (char *dst, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start (args, format);
+    vsnprintf (dst, size, format, args);
+    va_end (args);
+}
+
+static void s_emit (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+static void
+s_emit (const char *format, ...)
+{
+    char line[1024];
+    va_list args;
+    va_start (args, format);
+    int len = vsnprintf (line, sizeof line - 1, format, args);
+    va_end (args);
+    if (len < 0)
+        return;
+    if ((size_t) len > sizeof line - 2)
+        len = (int) sizeof line - 2;
+    line[len++] = '\n';
+    ssize_t rc;
+    do
+        rc = write (STDOUT_FILENO, line, (size_t) len);
+    while (rc < 0 && errno == EINTR);
+}
+
+static int
+s_cmp_u64 (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
+typedef struct {
+    uint64_t count; /* samples                        */
+    uint64_t p50;   /* nearest-rank percentiles, ns   */
+    uint64_t p99;
+    uint64_t mean;
+    uint64_t min;
+    uint64_t max;
+} s_stats_t;
+
+/* Sorts samples in place. */
+static s_stats_t
+s_stats (uint64_t *samples, size_t count)
+{
+    s_stats_t st = { 0 };
+    if (count == 0)
+        return st;
+    qsort (samples, count, sizeof *samples, s_cmp_u64);
+    long double sum = 0;
+    for (size_t i = 0; i < count; i++)
+        sum += samples[i];
+    st.count = count;
+    st.p50 = samples[(50 * count + 99) / 100 - 1];
+    st.p99 = samples[(99 * count + 99) / 100 - 1];
+    st.mean = (uint64_t) (sum / count);
+    st.min = samples[0];
+    st.max = samples[count - 1];
+    return st;
+}
+
+static void
+s_emit_result (const char *what, uint64_t *samples, size_t count)
+{
+    s_stats_t st = s_stats (samples, count);
+    s_emit ("RESULT %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+            what, st.count, st.p50, st.p99, st.mean, st.min, st.max);
+}
+
+/* A private directory for ipc sockets and ready files; "" on failure. */
+static void
+s_make_temp_dir (char *dir, size_t size)
+{
+    const char *tmp = getenv ("TMPDIR");
+    if (!tmp || !*tmp)
+        tmp = "/tmp";
+    s_format (dir, size, "%s/pm-bench-XXXXXX", tmp);
+    if (!mkdtemp (dir))
+        dir[0] = '\0';
+}
+
+/* Waits for pid up to timeout_ms; SIGKILLs it after.  Returns the wait
+   status, or -1 when it had to be killed.                                 */
+static int
+s_reap (pid_t pid, int timeout_ms)
+{
+    uint64_t deadline = s_now_ns () + (uint64_t) timeout_ms * 1000000u;
+    int status = 0;
+    while (true) {
+        pid_t rc = waitpid (pid, &status, WNOHANG);
+        if (rc == pid)
+            return status;
+        if (rc < 0 && errno != EINTR)
+            return -1;
+        if (s_now_ns () > deadline) {
+            kill (pid, SIGKILL);
+            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+                ;
+            return -1;
+        }
+        usleep (2000);
+    }
+}
+
+/* ---- child: raw ZeroMQ DEALER<->ROUTER round trip ----------------------- */
+
+/* Forked before any ZeroMQ context exists in the process.  Binds a ROUTER,
+   tells the parent its endpoint through ready_fd, echoes every message back
+   to its sender until an empty payload (or 30 s of silence).              */
+static int
+s_echo_server (const char *transport, const char *dir, int ready_fd)
+{
+    void *ctx = zmq_ctx_new ();
+    void *router = ctx ? zmq_socket (ctx, ZMQ_ROUTER) : NULL;
+    if (!router)
+        return 1;
+    int linger = 0, timeout = 30000;
+    zmq_setsockopt (router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (router, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    char endpoint[512];
+    if (strcmp (transport, "ipc") == 0)
+        s_format (endpoint, sizeof endpoint, "ipc://%s/raw.sock", dir);
+    else
+        s_format (endpoint, sizeof endpoint, "tcp://127.0.0.1:*");
+    int rc = 1;
+    if (zmq_bind (router, endpoint) == 0) {
+        size_t len = sizeof endpoint - 1;
+        if (zmq_getsockopt (router, ZMQ_LAST_ENDPOINT, endpoint, &len) == 0) {
+            endpoint[sizeof endpoint - 2] = '\0';
+            strcat (endpoint, "\n");
+            if (write (ready_fd, endpoint, strlen (endpoint)) > 0)
+                rc = 0;
+        }
+    }
+    close (ready_fd);
+    while (rc == 0) {
+        unsigned char id[256], payload[64];
+        int id_len = zmq_recv (router, id, sizeof id, 0);
+        if (id_len < 0)
+            break;
+        int len = zmq_recv (router, payload, sizeof payload, 0);
+        if (len <= 0)
+            break; /* error, or the empty stop message */
+        if (zmq_send (router, id, (size_t) id_len, ZMQ_SNDMORE) < 0
+            || zmq_send (router, payload, (size_t) len, 0) < 0)
+            break;
+    }
+    zmq_close (router);
+    zmq_ctx_term (ctx);
+    return rc;
+}
+
+static int
+s_child_raw (const char *transport, long iterations, long warmup)
+{
+    if (strcmp (transport, "ipc") != 0 && strcmp (transport, "tcp") != 0) {
+        s_emit ("ERROR unknown raw transport '%s'", transport);
+        return 1;
+    }
+    char dir[PATH_MAX];
+    s_make_temp_dir (dir, sizeof dir);
+    if (!dir[0]) {
+        s_emit ("ERROR mkdtemp: %s", strerror (errno));
+        return 1;
+    }
+    int ready[2];
+    if (pipe (ready) != 0) {
+        s_emit ("ERROR pipe: %s", strerror (errno));
+        rmdir (dir);
+        return 1;
+    }
+    pid_t server = fork ();
+    if (server < 0) {
+        s_emit ("ERROR fork: %s", strerror (errno));
+        rmdir (dir);
+        return 1;
+    }
+    if (server == 0) {
+        close (ready[0]);
+        _exit (s_echo_server (transport, dir, ready[1]));
+    }
+    close (ready[1]);
+
+    /* The server's endpoint, or EOF if it failed to bind. */
+    char endpoint[512] = "";
+    size_t got = 0;
+    struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
+    uint64_t deadline = s_now_ns () + 10000000000u;
+    while (got < sizeof endpoint - 1 && !strchr (endpoint, '\n') && s_now_ns () < deadline) {
+        if (poll (&pfd, 1, 100) <= 0)
+            continue;
+        ssize_t n = read (ready[0], endpoint + got, sizeof endpoint - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t) n;
+        endpoint[got] = '\0';
+    }
+    close (ready[0]);
+    char *nl = strchr (endpoint, '\n');
+    int rc = 1;
+    uint64_t *samples = calloc ((size_t) iterations, sizeof *samples);
+    void *ctx = NULL, *dealer = NULL;
+    if (!nl) {
+        s_emit ("ERROR the echo server did not start on %s", transport);
+        goto done;
+    }
+    *nl = '\0';
+    if (!samples) {
+        s_emit ("ERROR out of memory");
+        goto done;
+    }
+    ctx = zmq_ctx_new ();
+    dealer = ctx ? zmq_socket (ctx, ZMQ_DEALER) : NULL;
+    if (!dealer) {
+        s_emit ("ERROR zmq_socket: %s", zmq_strerror (zmq_errno ()));
+        goto done;
+    }
+    int linger = 2000, timeout = 5000;
+    zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt (dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
+    if (zmq_connect (dealer, endpoint) != 0) {
+        s_emit ("ERROR zmq_connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        goto done;
+    }
+    unsigned char out[S_RAW_PAYLOAD] = { 1, 2, 3, 4, 5, 6, 7, 8 }, in[64];
+    for (long i = 0; i < warmup + iterations; i++) {
+        uint64_t t0 = s_now_ns ();
+        if (zmq_send (dealer, out, sizeof out, 0) != (int) sizeof out
+            || zmq_recv (dealer, in, sizeof in, 0) != (int) sizeof out) {
+            s_emit ("ERROR raw round trip %ld on %s: %s", i, endpoint,
+                    zmq_strerror (zmq_errno ()));
+            goto done;
+        }
+        uint64_t t1 = s_now_ns ();
+        if (i >= warmup)
+            samples[i - warmup] = t1 - t0;
+    }
+    s_emit ("INFO endpoint %s", endpoint);
+    s_emit_result ("raw", samples, (size_t) iterations);
+    rc = 0;
+done:
+    if (dealer) {
+        zmq_send (dealer, "", 0, 0); /* stop the echo server */
+        zmq_close (dealer);
+    }
+    if (ctx)
+        zmq_ctx_term (ctx);
+    int status = s_reap (server, 5000);
+    if (status != 0 && rc == 0) {
+        s_emit ("ERROR the echo server exited with status %d", status);
+        rc = 1;
+    }
+    free (samples);
+    char sock[PATH_MAX + 16];
+    s_format (sock, sizeof sock, "%s/raw.sock", dir);
+    unlink (sock);
+    rmdir (dir);
+    return rc;
+}
+
+/* ---- child: pm collectives (SPMD, every rank runs this) ----------------- */
+
+typedef enum { S_BARRIER, S_ALLREDUCE } s_op_t;
+
+/* Runs warmup + iterations of op on this rank; rank 0 stores the latency of
+   each measured iteration in samples.  0, or the failing PM_E* code.      */
+static int
+s_pm_loop (pm_manager_t *pm, s_op_t op, long iterations, long warmup, uint64_t *samples)
+{
+    int rank = pm_get_rank (pm);
+    int size = pm_number_of_worker_processes (pm);
+    double mine = rank + 1, sum = 0;
+    double expected = (double) size * (size + 1) / 2; /* exact in a double */
+    for (long i = 0; i < warmup + iterations; i++) {
+        uint64_t t0 = s_now_ns ();
+        int rc = op == S_BARRIER ? pm_sync_with_peers (pm)
+                                 : pm_sum_values_and_sync (pm, &mine, &sum, 1, PM_FLOAT64);
+        uint64_t t1 = s_now_ns ();
+        if (rc != 0) {
+            s_emit ("ERROR rank %d: %s iteration %ld: %s (%s)", rank,
+                    op == S_BARRIER ? "pm_sync_with_peers" : "pm_sum_values_and_sync", i,
+                    pm_strerror (rc), pm_last_error (pm) ? pm_last_error (pm) : "");
+            return rc;
+        }
+        if (op == S_ALLREDUCE && sum != expected) {
+            s_emit ("ERROR rank %d: pm_sum_values_and_sync iteration %ld gave %g, expected %g",
+                    rank, i, sum, expected);
+            return PM_EPROTO;
+        }
+        if (samples && i >= warmup)
+            samples[i - warmup] = t1 - t0;
+    }
+    return 0;
+}
+
+static int
+s_child_pm (int ranks, long iterations, long warmup)
+{
+    fflush (NULL); /* nothing buffered may be duplicated by the fork */
+    uint64_t t0 = s_now_ns ();
+    pm_manager_t *pm = pm_create_parallel_manager ("MultiProcessing", ranks, NULL);
+    uint64_t t1 = s_now_ns ();
+    if (!pm) {
+        const char *why = pm_last_error (NULL);
+        s_emit ("ERROR pm_create_parallel_manager (\"MultiProcessing\", %d): %s: %s", ranks,
+                pm_strerror (pm_last_error_code (NULL)), why ? why : "");
+        return 1;
+    }
+    int rank = pm_get_rank (pm);
+    int size = pm_number_of_worker_processes (pm);
+    bool root = rank == 0;
+    int rc = 0;
+    uint64_t *samples = NULL;
+    if (root) {
+        const char *backend = pm_backend_name (pm);
+        s_emit ("INFO backend %s", backend ? backend : "?");
+        s_emit ("INFO create_us %" PRIu64, (t1 - t0) / 1000);
+        samples = calloc ((size_t) iterations, sizeof *samples);
+        if (!samples) {
+            s_emit ("ERROR out of memory");
+            rc = PM_ENOMEM; /* the peers will see this rank leave */
+        }
+    }
+    if (size != ranks) {
+        if (root)
+            s_emit ("ERROR asked for %d ranks, the manager has %d", ranks, size);
+        rc = PM_EINVAL;
+    }
+    if (rc == 0)
+        rc = s_pm_loop (pm, S_BARRIER, iterations, warmup, samples);
+    if (rc == 0 && root)
+        s_emit_result ("barrier", samples, (size_t) iterations);
+    if (rc == 0)
+        rc = s_pm_loop (pm, S_ALLREDUCE, iterations, warmup, samples);
+    if (rc == 0 && root)
+        s_emit_result ("allreduce", samples, (size_t) iterations);
+    free (samples);
+    uint64_t t2 = s_now_ns ();
+    pm_destroy (&pm);
+    if (root)
+        s_emit ("INFO destroy_us %" PRIu64, (s_now_ns () - t2) / 1000);
+    return rc == 0 ? 0 : 1;
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+typedef struct {
+    char what[16];       /* "raw", "barrier", "allreduce"                  */
+    int ranks;           /* group size (2 for raw: two processes)         */
+    char transport[8];   /* "ipc" or "tcp"                                 */
+    char via[16];        /* "", "embedded", "pmd"                          */
+    char backend[32];    /* pm_backend_name reported by rank 0             */
+    bool ok;             /* measured                                       */
+    bool skipped;        /* not run (e.g. no pmd binary)                   */
+    char error[512];     /* why not, when !ok && !skipped                  */
+    s_stats_t st;        /* ns                                             */
+    long create_us;      /* pm_create_parallel_manager on rank 0, -1 = n/a */
+    long destroy_us;     /* pm_destroy on rank 0, -1 = n/a                 */
+} s_row_t;
+
+typedef struct {
+    long raw_iterations;
+    long raw_warmup;
+    long iterations;     /* pm iterations for every rank count, 0 = default */
+    bool quick;
+    bool no_pmd;
+    const char *pmd_path;
+    int timeout_s;       /* per configuration                               */
+    int ranks[S_MAX_CONFIGS];
+    int nranks;
+    char self[PATH_MAX]; /* this binary                                     */
+} s_config_t;
+
+static s_row_t s_rows[S_MAX_ROWS];
+static int s_nrows;
+static volatile pid_t s_running_group; /* child group to kill on SIGINT     */
+static volatile pid_t s_pmd_pid;       /* pmd to stop on SIGINT             */
+
+static void
+s_on_signal (int sig)
+{
+    if (s_running_group > 0)
+        kill (-s_running_group, SIGKILL);
+    if (s_pmd_pid > 0)
+        kill (s_pmd_pid, SIGTERM);
+    _exit (128 + sig);
+}
+
+static long
+s_pm_iterations (const s_config_t *cfg, int ranks)
+{
+    if (cfg->iterations > 0)
+        return cfg->iterations;
+    if (cfg->quick)
+        return ranks <= 2 ? 200 : 100;
+    return ranks <= 2 ? 5000 : 2000;
+}
+
+static long
+s_pm_warmup (const s_config_t *cfg, long iterations)
+{
+    if (cfg->quick)
+        return 20;
+    long w = iterations / 10;
+    return w < 10 ? 10 : w > 500 ? 500 : w;
+}
+
+/* Runs `self args...` in its own process group with stdout on a pipe, up to
+   timeout_s.  Returns its captured stdout (malloc'd, NUL-terminated) and sets
+   *status to the wait status, or -1 on timeout/spawn failure (why in err). */
+static char *
+s_run_child (const s_config_t *cfg, char *const args[], int *status, char *err, size_t err_size)
+{
+    *status = -1;
+    err[0] = '\0';
+    int out[2];
+    if (pipe (out) != 0) {
+        s_format (err, err_size, "pipe: %s", strerror (errno));
+        return NULL;
+    }
+    fcntl (out[0], F_SETFD, FD_CLOEXEC);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init (&fa);
+    posix_spawn_file_actions_adddup2 (&fa, out[1], STDOUT_FILENO);
+    posix_spawn_file_actions_addclose (&fa, out[1]);
+    posix_spawnattr_init (&attr);
+    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup (&attr, 0);
+    pid_t pid = -1;
+    int rc = posix_spawn (&pid, cfg->self, &fa, &attr, args, environ);
+    posix_spawn_file_actions_destroy (&fa);
+    posix_spawnattr_destroy (&attr);
+    close (out[1]);
+    if (rc != 0) {
+        close (out[0]);
+        s_format (err, err_size, "posix_spawn %s: %s", cfg->self, strerror (rc));
+        return NULL;
+    }
+    s_running_group = pid;
+
+    size_t cap = 4096, len = 0;
+    char *text = malloc (cap);
+    if (!text) {
+        kill (-pid, SIGKILL);
+        s_reap (pid, 1000);
+        close (out[0]);
+        s_running_group = 0;
+        s_format (err, err_size, "out of memory");
+        return NULL;
+    }
+    text[0] = '\0';
+    uint64_t start = s_now_ns ();
+    uint64_t deadline = start + (uint64_t) cfg->timeout_s * 1000000000u;
+    uint64_t exited_at = 0; /* when the spawned process itself exited */
+    bool eof = false, timed_out = false, strays = false;
+    while (!eof || !exited_at) {
+        uint64_t now = s_now_ns ();
+        if (now > deadline) {
+            timed_out = true;
+            break;
+        }
+        /* Ranks still holding the pipe 3 s after the process they were
+           forked from has gone: they are strays, not worth waiting for.     */
+        if (exited_at && now > exited_at + 3000000000u) {
+            strays = true;
+            break;
+        }
+        if (!exited_at) {
+            pid_t w = waitpid (pid, status, WNOHANG);
+            if (w == pid)
+                exited_at = s_now_ns ();
+        }
+        if (eof) {
+            usleep (2000);
+            continue;
+        }
+        struct pollfd pfd = { .fd = out[0], .events = POLLIN };
+        if (poll (&pfd, 1, 50) <= 0)
+            continue;
+        if (len + 1024 > cap && cap < S_OUT_LIMIT) {
+            char *bigger = realloc (text, cap * 2);
+            if (bigger) {
+                text = bigger;
+                cap *= 2;
+            }
+        }
+        char sink[1024];
+        bool keep = len + 1024 <= cap;
+        ssize_t n = read (out[0], keep ? text + len : sink, keep ? cap - len - 1 : sizeof sink);
+        if (n == 0)
+            eof = true;
+        else if (n > 0 && keep) {
+            len += (size_t) n;
+            text[len] = '\0';
+        }
+    }
+    close (out[0]);
+    kill (-pid, SIGKILL); /* whatever is left of the group */
+    if (!exited_at) {
+        int st = s_reap (pid, 1000);
+        if (!timed_out)
+            *status = st;
+    }
+    /* Ranks orphaned by the kill were reparented to us (subreaper): reap
+       them so no zombie outlives the run.                                  */
+    uint64_t reap_deadline = s_now_ns () + 2000000000u;
+    while (s_now_ns () < reap_deadline) {
+        int st;
+        pid_t w = waitpid (-pid, &st, WNOHANG);
+        if (w < 0 && errno != EINTR)
+            break; /* ECHILD: none left */
+        if (w == 0)
+            usleep (2000);
+    }
+    s_running_group = 0;
+    if (timed_out) {
+        *status = -1;
+        s_format (err, err_size, "no result within %d s (killed)", cfg->timeout_s);
+    } else if (strays)
+        s_format (err, err_size, "ranks kept running after the launching process exited");
+    return text;
+}
+
+static s_row_t *
+s_new_row (const char *what, int ranks, const char *transport, const char *via)
+{
+    if (s_nrows >= S_MAX_ROWS)
+        return NULL;
+    s_row_t *row = &s_rows[s_nrows++];
+    memset (row, 0, sizeof *row);
+    s_format (row->what, sizeof row->what, "%s", what);
+    s_format (row->transport, sizeof row->transport, "%s", transport);
+    s_format (row->via, sizeof row->via, "%s", via);
+    row->ranks = ranks;
+    row->create_us = row->destroy_us = -1;
+    return row;
+}
+
+/* Fills rows (whose `what` the child reports) from a child's output. */
+static void
+s_parse_child (const char *text, int status, const char *err, s_row_t **rows, int nrows)
+{
+    char error[512] = "";
+    char backend[32] = "";
+    long create_us = -1, destroy_us = -1;
+    for (const char *line = text; line && *line;) {
+        const char *end = strchr (line, '\n');
+        size_t len = end ? (size_t) (end - line) : strlen (line);
+        char buf[1024];
+        if (len >= sizeof buf)
+            len = sizeof buf - 1;
+        memcpy (buf, line, len);
+        buf[len] = '\0';
+        line = end ? end + 1 : NULL;
+
+        char what[32];
+        s_stats_t st;
+        if (sscanf (buf, "RESULT %31s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+                         " %" SCNu64,
+                    what, &st.count, &st.p50, &st.p99, &st.mean, &st.min, &st.max)
+            == 7) {
+            for (int i = 0; i < nrows; i++)
+                if (strcmp (rows[i]->what, what) == 0) {
+                    rows[i]->st = st;
+                    rows[i]->ok = true;
+                }
+        } else if (strncmp (buf, "INFO backend ", 13) == 0)
+            s_format (backend, sizeof backend, "%s", buf + 13);
+        else if (sscanf (buf, "INFO create_us %ld", &create_us) == 1)
+            ;
+        else if (sscanf (buf, "INFO destroy_us %ld", &destroy_us) == 1)
+            ;
+        else if (strncmp (buf, "ERROR ", 6) == 0 && !error[0])
+            s_format (error, sizeof error, "%s", buf + 6);
+    }
+    if (!error[0] && err && err[0])
+        s_format (error, sizeof error, "%s", err);
+    if (!error[0] && status != 0) {
+        if (status == -1)
+            s_format (error, sizeof error, "child failed");
+        else if (WIFSIGNALED (status))
+            s_format (error, sizeof error, "child killed by signal %d (%s)", WTERMSIG (status),
+                      strsignal (WTERMSIG (status)));
+        else
+            s_format (error, sizeof error, "child exited with status %d", WEXITSTATUS (status));
+    }
+    for (int i = 0; i < nrows; i++) {
+        s_format (rows[i]->backend, sizeof rows[i]->backend, "%s", backend);
+        rows[i]->create_us = create_us;
+        rows[i]->destroy_us = destroy_us;
+        if (!rows[i]->ok)
+            s_format (rows[i]->error, sizeof rows[i]->error, "%s",
+                      error[0] ? error : "no result reported");
+        else if (error[0]) /* measured, but something went wrong after */
+            s_format (rows[i]->error, sizeof rows[i]->error, "%s", error);
+    }
+}
+
+static void s_progress (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
+static void
+s_progress (const char *format, ...)
+{
+    if (!isatty (STDERR_FILENO))
+        return;
+    va_list args;
+    va_start (args, format);
+    fprintf (stderr, "\r\033[K  running ");
+    vfprintf (stderr, format, args);
+    fflush (stderr);
+    va_end (args);
+}
+
+static void
+s_measure_raw (const s_config_t *cfg, const char *transport)
+{
+    s_row_t *row = s_new_row ("raw", 2, transport, "");
+    if (!row)
+        return;
+    s_progress ("raw zmq round trip over %s ...", transport);
+    char iters[32], warm[32], err[256];
+    s_format (iters, sizeof iters, "%ld", cfg->raw_iterations);
+    s_format (warm, sizeof warm, "%ld", cfg->raw_warmup);
+    char *const args[] = { (char *) cfg->self, "--child", "raw", (char *) transport,
+                           iters, warm, NULL };
+    int status;
+    char *text = s_run_child (cfg, args, &status, err, sizeof err);
+    s_parse_child (text, status, err, &row, 1);
+    free (text);
+}
+
+static void
+s_measure_pm (const s_config_t *cfg, int ranks, const char *transport, const char *via)
+{
+    s_row_t *rows[2] = { s_new_row ("barrier", ranks, transport, via),
+                         s_new_row ("allreduce", ranks, transport, via) };
+    if (!rows[0] || !rows[1])
+        return;
+    s_progress ("pm n=%d via %s ...", ranks, via);
+    long iterations = s_pm_iterations (cfg, ranks);
+    char n[16], iters[32], warm[32], err[256];
+    s_format (n, sizeof n, "%d", ranks);
+    s_format (iters, sizeof iters, "%ld", iterations);
+    s_format (warm, sizeof warm, "%ld", s_pm_warmup (cfg, iterations));
+    char *const args[] = { (char *) cfg->self, "--child", "pm", n, iters, warm, NULL };
+    int status;
+    char *text = s_run_child (cfg, args, &status, err, sizeof err);
+    s_parse_child (text, status, err, rows, 2);
+    free (text);
+}
+
+/* Starts pmd on an ephemeral tcp port; returns its pid and fills endpoint,
+   or -1 with the reason in err.                                           */
+static pid_t
+s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endpoint,
+             size_t endpoint_size, char *err, size_t err_size)
+{
+    char ready[PATH_MAX + 16];
+    s_format (ready, sizeof ready, "%s/pmd.ready", dir);
+    char *const args[] = { (char *) pmd, "--bind", "tcp://127.0.0.1:*", "--ready-file", ready,
+                           NULL };
+    posix_spawnattr_t attr;
+    posix_spawnattr_init (&attr);
+    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup (&attr, 0);
+    pid_t pid;
+    int rc = posix_spawn (&pid, pmd, NULL, &attr, args, environ);
+    posix_spawnattr_destroy (&attr);
+    if (rc != 0) {
+        s_format (err, err_size, "posix_spawn %s: %s", pmd, strerror (rc));
+        return -1;
+    }
+    s_pmd_pid = pid;
+    uint64_t deadline = s_now_ns () + (uint64_t) (cfg->quick ? 15 : 30) * 1000000000u;
+    while (s_now_ns () < deadline) {
+        int status;
+        if (waitpid (pid, &status, WNOHANG) == pid) {
+            s_pmd_pid = 0;
+            s_format (err, err_size, "pmd exited before it was ready (status %d)", status);
+            return -1;
+        }
+        FILE *f = fopen (ready, "r");
+        if (f) {
+            char line[512] = "";
+            bool have = fgets (line, sizeof line, f) != NULL;
+            fclose (f);
+            /* The ready file's first line is the endpoint pmd listens on. */
+            char *nl = have ? strchr (line, '\n') : NULL;
+            if (nl) {
+                *nl = '\0';
+                s_format (endpoint, endpoint_size, "%s", line);
+                unlink (ready);
+                return pid;
+            }
+        }
+        usleep (10000);
+    }
+    kill (pid, SIGKILL);
+    s_reap (pid, 1000);
+    s_pmd_pid = 0;
+    unlink (ready);
+    s_format (err, err_size, "pmd did not write %s in time", ready);
+    return -1;
+}
+
+static void
+s_stop_pmd (pid_t pid, char *note, size_t note_size)
+{
+    kill (pid, SIGTERM);
+    int status = s_reap (pid, 5000);
+    s_pmd_pid = 0;
+    if (status == -1)
+        s_format (note, note_size, "pmd ignored SIGTERM for 5 s and was killed");
+    else if (WIFSIGNALED (status) && WTERMSIG (status) != SIGTERM)
+        s_format (note, note_size, "pmd died of signal %d on SIGTERM", WTERMSIG (status));
+    else if (WIFEXITED (status) && WEXITSTATUS (status) != 0)
+        s_format (note, note_size, "pmd exited with status %d on SIGTERM", WEXITSTATUS (status));
+}
+
+/* pm rows through a standalone pmd over tcp.  Returns a note for the table
+   footer ("" if none).                                                     */
+static void
+s_measure_pmd (const s_config_t *cfg, char *note, size_t note_size)
+{
+    char pmd[PATH_MAX];
+    if (cfg->pmd_path)
+        s_format (pmd, sizeof pmd, "%s", cfg->pmd_path);
+    else {
+        s_format (pmd, sizeof pmd, "%s", cfg->self);
+        char *slash = strrchr (pmd, '/');
+        if (slash)
+            s_format (slash + 1, sizeof pmd - (size_t) (slash + 1 - pmd), "pmd");
+    }
+    if (access (pmd, X_OK) != 0) {
+        s_format (note, note_size, "pmd rows skipped: no executable %s", pmd);
+        return;
+    }
+    char dir[PATH_MAX];
+    s_make_temp_dir (dir, sizeof dir);
+    if (!dir[0]) {
+        s_format (note, note_size, "pmd rows skipped: mkdtemp: %s", strerror (errno));
+        return;
+    }
+    s_progress ("starting pmd ...");
+    char endpoint[512], err[512];
+    pid_t pid = s_start_pmd (cfg, pmd, dir, endpoint, sizeof endpoint, err, sizeof err);
+    if (pid < 0) {
+        for (int i = 0; i < cfg->nranks; i++) {
+            s_row_t *rows[2] = { s_new_row ("barrier", cfg->ranks[i], "tcp", "pmd"),
+                                 s_new_row ("allreduce", cfg->ranks[i], "tcp", "pmd") };
+            for (int j = 0; j < 2; j++)
+                if (rows[j])
+                    s_format (rows[j]->error, sizeof rows[j]->error, "%s", err);
+        }
+        rmdir (dir);
+        return;
+    }
+    setenv ("PM_ENDPOINT", endpoint, 1);
+    for (int i = 0; i < cfg->nranks; i++)
+        s_measure_pm (cfg, cfg->ranks[i], "tcp", "pmd");
+    unsetenv ("PM_ENDPOINT");
+    s_stop_pmd (pid, note, note_size);
+    rmdir (dir);
+}
+
+static double
+s_us (uint64_t ns)
+{
+    return (double) ns / 1000.0;
+}
+
+/* The goal for a row (p50 ratio to raw), 0 if none. */
+static double
+s_goal (const s_row_t *row)
+{
+    if (strcmp (row->what, "barrier") != 0)
+        return 0;
+    if (row->ranks == 2)
+        return 1.5;
+    if (row->ranks == 16)
+        return 5.0;
+    return 0;
+}
+
+static const s_row_t *
+s_raw_for (const char *transport)
+{
+    for (int i = 0; i < s_nrows; i++)
+        if (strcmp (s_rows[i].what, "raw") == 0 && strcmp (s_rows[i].transport, transport) == 0)
+            return &s_rows[i];
+    return NULL;
+}
+
+static int
+s_print_table (const s_config_t *cfg, const char *pmd_note)
+{
+    long cpus = sysconf (_SC_NPROCESSORS_ONLN);
+    int failures = 0;
+    printf ("pm latency benchmark (%ld CPU%s online; latency per operation, p50 / p99 in µs)\n",
+            cpus, cpus == 1 ? "" : "s");
+    printf ("ratio = pm / raw zmq DEALER<->ROUTER round trip (8-byte payload) on the same "
+            "transport, same run\n");
+    printf ("iterations: raw %ld (+%ld warm-up)", cfg->raw_iterations, cfg->raw_warmup);
+    for (int i = 0; i < cfg->nranks; i++) {
+        long it = s_pm_iterations (cfg, cfg->ranks[i]);
+        printf (", pm n=%d %ld (+%ld)", cfg->ranks[i], it, s_pm_warmup (cfg, it));
+    }
+    printf ("%s\n\n", cfg->quick ? "  [--quick: numbers are rough]" : "");
+
+    printf ("%-27s %5s  %-14s %9s %9s %10s %10s  %s\n", "operation", "ranks", "transport", "p50",
+            "p99", "p50 ratio", "p99 ratio", "goal (p50 ratio)");
+    const char *last_transport = "";
+    for (int i = 0; i < s_nrows; i++) {
+        const s_row_t *row = &s_rows[i];
+        if (strcmp (row->transport, last_transport) != 0 && i > 0)
+            printf ("\n");
+        last_transport = row->transport;
+        const char *label = strcmp (row->what, "raw") == 0       ? "raw zmq DEALER<->ROUTER rtt"
+                            : strcmp (row->what, "barrier") == 0 ? "barrier"
+                                                                 : "allreduce 1 double, sum";
+        char transport[32];
+        s_format (transport, sizeof transport, "%s%s%s", row->transport, row->via[0] ? " " : "",
+                  row->via);
+        char ranks[16];
+        s_format (ranks, sizeof ranks, "n=%d", row->ranks);
+        printf ("%-27s %5s  %-14s ", label, strcmp (row->what, "raw") == 0 ? "" : ranks,
+                transport);
+        if (!row->ok) {
+            failures++;
+            printf ("FAILED: %s\n", row->error);
+            continue;
+        }
+        printf ("%9.1f %9.1f", s_us (row->st.p50), s_us (row->st.p99));
+        const s_row_t *raw = s_raw_for (row->transport);
+        if (row == raw || !raw || !raw->ok || !raw->st.p50 || !raw->st.p99) {
+            printf ("\n");
+            continue;
+        }
+        double r50 = (double) row->st.p50 / (double) raw->st.p50;
+        double r99 = (double) row->st.p99 / (double) raw->st.p99;
+        printf (" %9.2fx %9.2fx", r50, r99);
+        double goal = s_goal (row);
+        if (goal > 0)
+            printf ("  <= %.1fx %s", goal, r50 <= goal ? "met" : "MISSED");
+        printf ("\n");
+    }
+
+    /* Details: the rest of each distribution and the cost of setting up. */
+    printf ("\ndetails (µs):\n");
+    for (int i = 0; i < s_nrows; i++) {
+        const s_row_t *row = &s_rows[i];
+        if (!row->ok)
+            continue;
+        char name[64];
+        s_format (name, sizeof name, "%s n=%d %s%s%s", row->what, row->ranks, row->transport,
+                  row->via[0] ? " " : "", row->via);
+        printf ("  %-28s min %8.1f  mean %8.1f  max %9.1f", name, s_us (row->st.min),
+                s_us (row->st.mean), s_us (row->st.max));
+        if (row->create_us >= 0 && strcmp (row->what, "barrier") == 0)
+            printf ("   create %.1f ms, destroy %.1f ms, backend %s", row->create_us / 1000.0,
+                    row->destroy_us / 1000.0, row->backend[0] ? row->backend : "?");
+        printf ("\n");
+        if (row->error[0])
+            printf ("  %-28s note: %s\n", "", row->error);
+    }
+    for (int i = 0; i < cfg->nranks; i++)
+        if (cfg->ranks[i] > cpus && cpus > 0) {
+            printf ("note: n=%d runs %d ranks on %ld CPUs (oversubscribed %.0fx): ranks are "
+                    "descheduled while waiting, which dominates the n=%d numbers\n",
+                    cfg->ranks[i], cfg->ranks[i], cpus, (double) cfg->ranks[i] / cpus,
+                    cfg->ranks[i]);
+            break;
+        }
+    if (pmd_note && pmd_note[0])
+        printf ("note: %s\n", pmd_note);
+    fflush (stdout);
+    return failures;
+}
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "usage: pm-bench-latency [--quick] [--iterations K] [--raw-iterations K]\n"
+             "                        [--ranks N[,N...]] [--no-pmd] [--pmd PATH] [--timeout S]\n"
+             "\n"
+             "Latency of pm's barrier (pm_sync_with_peers) and 8-byte allreduce\n"
+             "(pm_sum_values_and_sync of one double) through the embedded coordinator\n"
+             "(MultiProcessing, ipc) and through a standalone pmd (tcp), next to the raw\n"
+             "ZeroMQ DEALER<->ROUTER round trip on the same transport.  Prints p50/p99 in\n"
+             "microseconds and the ratio pm/raw; never fails on the numbers.\n"
+             "\n"
+             "  --quick             few iterations (smoke test; rough numbers)\n"
+             "  --iterations K      pm iterations per configuration (default 5000 for n=2,\n"
+             "                      2000 for larger groups; warm-up is K/10, 10..500)\n"
+             "  --raw-iterations K  raw round trips (default 20000, +1000 warm-up)\n"
+             "  --ranks LIST        group sizes, comma-separated (default 2,16)\n"
+             "  --no-pmd            skip the rows through a standalone pmd\n"
+             "  --pmd PATH          the pmd binary (default: next to this one)\n"
+             "  --timeout S         seconds allowed per configuration (default 300;\n"
+             "                      15 with --quick)\n"
+             "  --help              this text\n"
+             "\n"
+             "Exit status: 0 when every row was measured, 1 when a configuration failed\n"
+             "(the table says which and why), 2 on a usage error.\n");
+}
+
+static bool
+s_parse_long (const char *text, long min, long max, long *value)
+{
+    char *end;
+    errno = 0;
+    long v = strtol (text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max)
+        return false;
+    *value = v;
+    return true;
+}
+
+int
+main (int argc, char *argv[])
+{
+    /* Internal entry points, re-executed by the driver. */
+    if (argc >= 2 && strcmp (argv[1], "--child") == 0) {
+        long a = 0, b = 0, c = 0;
+        if (argc == 6 && strcmp (argv[2], "raw") == 0 && s_parse_long (argv[4], 1, 100000000, &a)
+            && s_parse_long (argv[5], 0, 100000000, &b))
+            return s_child_raw (argv[3], a, b);
+        if (argc == 6 && strcmp (argv[2], "pm") == 0 && s_parse_long (argv[3], 1, 100000, &a)
+            && s_parse_long (argv[4], 1, 100000000, &b) && s_parse_long (argv[5], 0, 100000000, &c))
+            return s_child_pm ((int) a, b, c);
+        fprintf (stderr, "pm-bench-latency: bad --child arguments\n");
+        return 2;
+    }
+
+    s_config_t cfg = { .raw_iterations = 0, .timeout_s = 0 };
+    long raw_iterations = 0, timeout = 0;
+    const char *ranks_text = "2,16";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *value = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0) {
+            s_usage (stdout);
+            return 0;
+        } else if (strcmp (arg, "--quick") == 0)
+            cfg.quick = true;
+        else if (strcmp (arg, "--no-pmd") == 0)
+            cfg.no_pmd = true;
+        else if (strcmp (arg, "--iterations") == 0 && value
+                 && s_parse_long (value, 1, 100000000, &cfg.iterations))
+            i++;
+        else if (strcmp (arg, "--raw-iterations") == 0 && value
+                 && s_parse_long (value, 1, 100000000, &raw_iterations))
+            i++;
+        else if (strcmp (arg, "--timeout") == 0 && value
+                 && s_parse_long (value, 1, 86400, &timeout))
+            i++;
+        else if (strcmp (arg, "--pmd") == 0 && value)
+            cfg.pmd_path = argv[++i];
+        else if (strcmp (arg, "--ranks") == 0 && value) {
+            ranks_text = value;
+            i++;
+        } else {
+            fprintf (stderr, "pm-bench-latency: bad argument '%s'\n\n", arg);
+            s_usage (stderr);
+            return 2;
+        }
+    }
+    for (const char *p = ranks_text; *p;) {
+        char *end;
+        long n = strtol (p, &end, 10);
+        if (end == p || n < 2 || n > 1024 || cfg.nranks == S_MAX_CONFIGS
+            || (*end && *end != ',')) {
+            fprintf (stderr, "pm-bench-latency: bad --ranks '%s' (sizes 2..1024, up to %d)\n",
+                     ranks_text, S_MAX_CONFIGS);
+            return 2;
+        }
+        cfg.ranks[cfg.nranks++] = (int) n;
+        p = *end ? end + 1 : end;
+    }
+    if (cfg.nranks == 0) {
+        fprintf (stderr, "pm-bench-latency: --ranks is empty\n");
+        return 2;
+    }
+    cfg.raw_iterations = raw_iterations > 0 ? raw_iterations : cfg.quick ? 2000 : 20000;
+    cfg.raw_warmup = cfg.quick ? 100 : 1000;
+    cfg.timeout_s = timeout > 0 ? (int) timeout : cfg.quick ? 15 : 300;
+    ssize_t len = readlink ("/proc/self/exe", cfg.self, sizeof cfg.self - 1);
+    if (len <= 0) {
+        fprintf (stderr, "pm-bench-latency: readlink /proc/self/exe: %s\n", strerror (errno));
+        return 1;
+    }
+    cfg.self[len] = '\0';
+
+    /* The embedded rows must measure the embedded coordinator, whatever the
+       caller's environment says.                                          */
+    unsetenv ("PM_ENDPOINT");
+    unsetenv ("PM_GROUP");
+    unsetenv ("PM_RANK");
+    unsetenv ("PM_SIZE");
+    /* Become the parent of orphaned ranks, so a killed configuration leaves
+       no zombies behind (see s_run_child).                                 */
+    prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    struct sigaction sa;
+    memset (&sa, 0, sizeof sa);
+    sa.sa_handler = s_on_signal;
+    sigaction (SIGINT, &sa, NULL);
+    sigaction (SIGTERM, &sa, NULL);
+    sigaction (SIGHUP, &sa, NULL);
+
+    s_measure_raw (&cfg, "ipc");
+    for (int i = 0; i < cfg.nranks; i++)
+        s_measure_pm (&cfg, cfg.ranks[i], "ipc", "embedded");
+    char pmd_note[512] = "";
+    s_measure_raw (&cfg, "tcp");
+    if (!cfg.no_pmd)
+        s_measure_pmd (&cfg, pmd_note, sizeof pmd_note);
+    s_progress ("done");
+    if (isatty (STDERR_FILENO))
+        fprintf (stderr, "\r\033[K");
+    int failures = s_print_table (&cfg, pmd_note);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,47 @@
+/*  pm_manager_internal.h — the manager struct, shared by the files of libpm
+    that implement it: pm_manager.c (factory, lifecycle, pm_run),
+    pm_launch.c (forking ranks), pm_collectives.c (the collectives).     */
+#ifndef PM_MANAGER_INTERNAL_H_INCLUDED
+#define PM_MANAGER_INTERNAL_H_INCLUDED
+
+#include <czmq.h>
+#include <sys/types.h>
+
+#include "pm.h"
+#include "pm_client.h"
+#include "pm_msg.h"
+
+typedef enum {
+    PM_MODE_SERIAL,          /* one rank, collectives are local */
+    PM_MODE_THREADS_LAUNCHER,/* ConcurrentFutures handle: pm_run starts the rank threads */
+    PM_MODE_THREAD_RANK,     /* one rank thread of a ConcurrentFutures run */
+    PM_MODE_PROCESS_RANK,    /* a rank process (forked, pm-run, or by hand against pmd) */
+} pm_mode_t;
+
+struct pm_manager {
+    pm_mode_t mode;
+    const char *backend;       /* static name for pm_backend_name */
+    int rank, size;
+    pm_client_t *client;       /* connection to the coordinator (rank modes) */
+    zactor_t *coordinator;     /* embedded coordinator owned by this manager, or NULL */
+    char endpoint[512];        /* where ranks reach the coordinator */
+    char group[PM_GROUP_MAX + 1];
+    int64_t connect_timeout_ms;
+    pid_t *children;           /* forked ranks (MultiProcessing parent only) */
+    int nchildren;
+    int last_code;
+    char last_error[1024];
+};
+
+/* Record a failure on pm (code + printf text) and return code. */
+int pm_fail (pm_manager_t *pm, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+/* Fork size-1 child ranks (see pm_launch.c).  In the parent returns 0 with
+   *rank = 0 and the children recorded in pm; in a child returns 0 with its
+   rank.  On failure no child is left running.                           */
+int pm_launch_fork (pm_manager_t *pm, int *rank);
+/* Wait for the forked children (parent), logging abnormal exits. */
+void pm_launch_reap (pm_manager_t *pm);
+
+#endif

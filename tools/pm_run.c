@@ -1,0 +1,336 @@
+/*  pm_run.c — pm-run: launch N ranks of a program on this host, like
+    mpirun.  Each rank gets PM_RANK, PM_SIZE, PM_ENDPOINT and PM_GROUP; the
+    coordinator is embedded here unless --endpoint (or PM_ENDPOINT) names a
+    pmd.  Exits 0 if every rank did, else with the first failure's code.  */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pm.h"
+#include "pm_clock.h"
+#include "pm_coord_actor.h"
+#include "pm_env.h"
+#include "pm_log.h"
+#include "pm_msg.h"
+#include <czmq.h>
+
+extern char **environ;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "Usage: pm-run -n N [OPTIONS] [--] PROGRAM [ARGS...]\n"
+             "Start N ranks of PROGRAM on this host, each with PM_RANK, PM_SIZE, PM_ENDPOINT\n"
+             "and PM_GROUP set, and wait for them.\n\n"
+             "  -n, --np N                number of ranks (required)\n"
+             "  -e, --endpoint EP         use the pmd at EP (default: $PM_ENDPOINT, else an\n"
+             "                            embedded coordinator)\n"
+             "  -g, --group NAME          group name (default: unique per run)\n"
+             "      --abort-timeout MS    after a rank fails, how long the others may take to\n"
+             "                            finish before they are terminated (default 10000)\n"
+             "  -l, --log-level LEVEL     error|warn|info|debug|trace (default warn)\n"
+             "  -h, --help                this text\n\n"
+             "Exit status: 0 if every rank exited 0; else the first failing rank's status\n"
+             "(128+N for a rank killed by signal N); 127 if PROGRAM cannot be started.\n");
+}
+
+typedef struct {
+    pid_t pid;
+    bool running;
+    int status; /* exit code, or 128+signal */
+} s_rank_t;
+
+static int
+s_exit_code (int status)
+{
+    if (WIFEXITED (status))
+        return WEXITSTATUS (status);
+    if (WIFSIGNALED (status))
+        return 128 + WTERMSIG (status);
+    return 1;
+}
+
+/* environ with PM_* replaced by this rank's values. */
+static char **
+s_rank_environment (int rank, int size, const char *endpoint, const char *group)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc (n + 5, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp (environ[i], "PM_RANK=", 8) && strncmp (environ[i], "PM_SIZE=", 8)
+            && strncmp (environ[i], "PM_ENDPOINT=", 12) && strncmp (environ[i], "PM_GROUP=", 9))
+            env[k++] = environ[i];
+    char buf[700];
+    snprintf (buf, sizeof buf, "PM_RANK=%d", rank);
+    env[k++] = strdup (buf);
+    snprintf (buf, sizeof buf, "PM_SIZE=%d", size);
+    env[k++] = strdup (buf);
+    snprintf (buf, sizeof buf, "PM_ENDPOINT=%s", endpoint);
+    env[k++] = strdup (buf);
+    snprintf (buf, sizeof buf, "PM_GROUP=%s", group);
+    env[k++] = strdup (buf);
+    env[k] = NULL;
+    return env;
+}
+
+static void
+s_free_environment (char **env)
+{
+    if (!env)
+        return;
+    size_t i = 0;
+    while (env[i])
+        i++;
+    for (size_t k = i >= 4 ? i - 4 : 0; k < i; k++)
+        free (env[k]);
+    free (env);
+}
+
+static void
+s_signal_all (s_rank_t *ranks, int n, int sig)
+{
+    for (int r = 0; r < n; r++)
+        if (ranks[r].running)
+            kill (ranks[r].pid, sig);
+}
+
+int
+main (int argc, char **argv)
+{
+    pm_log_set_program ("pm-run");
+    int64_t np = 0, abort_timeout = 10000;
+    const char *endpoint = pm_env_str ("PM_ENDPOINT"), *group_arg = NULL;
+    enum { OPT_ABORT = 256 };
+    static const struct option options[] = {
+        {"np", required_argument, NULL, 'n'},
+        {"endpoint", required_argument, NULL, 'e'},
+        {"group", required_argument, NULL, 'g'},
+        {"abort-timeout", required_argument, NULL, OPT_ABORT},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+    /* '+': stop at the program name, its options are its own. */
+    while ((opt = getopt_long (argc, argv, "+n:e:g:l:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'n':
+            if (!pm_parse_int64 (optarg, 1, 100000, &np)) {
+                fprintf (stderr, "pm-run: -n needs a rank count in [1, 100000], got '%s'\n",
+                         optarg);
+                return 2;
+            }
+            break;
+        case 'e': endpoint = optarg; break;
+        case 'g':
+            if (strlen (optarg) == 0 || strlen (optarg) > PM_GROUP_MAX) {
+                fprintf (stderr, "pm-run: --group needs 1 to %d bytes\n", PM_GROUP_MAX);
+                return 2;
+            }
+            group_arg = optarg;
+            break;
+        case OPT_ABORT:
+            if (!pm_parse_int64 (optarg, 0, 86400000, &abort_timeout)) {
+                fprintf (stderr, "pm-run: --abort-timeout needs milliseconds, got '%s'\n",
+                         optarg);
+                return 2;
+            }
+            break;
+        case 'l': {
+            int level = pm_log_level_parse (optarg);
+            if (level < 0) {
+                fprintf (stderr, "pm-run: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            pm_log_set_level ((pm_log_level_t) level);
+            break;
+        }
+        case 'h': s_usage (stdout); return 0;
+        default: s_usage (stderr); return 2;
+        }
+    }
+    if (np == 0 || optind >= argc) {
+        fprintf (stderr, "pm-run: %s\n", np == 0 ? "-n N is required" : "no program given");
+        s_usage (stderr);
+        return 2;
+    }
+    char **program = &argv[optind];
+    int n = (int) np;
+
+    char nonce[9];
+    uint32_t raw = 0;
+    if (getrandom (&raw, sizeof raw, 0) != sizeof raw)
+        raw = (uint32_t) getpid ();
+    snprintf (nonce, sizeof nonce, "%08x", raw);
+    char group[PM_GROUP_MAX + 1];
+    if (group_arg)
+        snprintf (group, sizeof group, "%s", group_arg);
+    else
+        snprintf (group, sizeof group, "pm-run-%d-%s", (int) getpid (), nonce);
+
+    /* Signals are read from a signalfd; children get a clean mask back. */
+    sigset_t signals, empty;
+    sigemptyset (&signals);
+    sigemptyset (&empty);
+    sigaddset (&signals, SIGCHLD);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    sigprocmask (SIG_BLOCK, &signals, NULL);
+    int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
+    if (signal_fd < 0) {
+        fprintf (stderr, "pm-run: signalfd: %s\n", strerror (errno));
+        return 1;
+    }
+
+    zactor_t *coordinator = NULL;
+    char own_endpoint[512];
+    if (!endpoint) {
+        const char *tmp = pm_env_str ("TMPDIR");
+        if (!tmp || strlen (tmp) > 60)
+            tmp = "/tmp";
+        char bind[256];
+        snprintf (bind, sizeof bind, "ipc://%s/pm-run-%d-%s.sock", tmp, (int) getpid (), nonce);
+        pm_coord_config_t config;
+        char err[512];
+        if (pm_coord_config_defaults (&config, err, sizeof err) != 0) {
+            fprintf (stderr, "pm-run: %s\n", err);
+            return 2;
+        }
+        config.bind[0] = bind;
+        config.nbind = 1;
+        coordinator = pm_coord_actor_new (&config, own_endpoint, sizeof own_endpoint, err,
+                                          sizeof err);
+        if (!coordinator) {
+            fprintf (stderr, "pm-run: %s\n", err);
+            return 1;
+        }
+        endpoint = own_endpoint;
+    }
+
+    s_rank_t *ranks = calloc ((size_t) n, sizeof *ranks);
+    if (!ranks) {
+        fprintf (stderr, "pm-run: out of memory\n");
+        return 1;
+    }
+    posix_spawnattr_t attr;
+    posix_spawnattr_init (&attr);
+    posix_spawnattr_setsigmask (&attr, &empty);
+    sigset_t defaults;
+    sigemptyset (&defaults);
+    sigaddset (&defaults, SIGPIPE);
+    sigaddset (&defaults, SIGINT);
+    sigaddset (&defaults, SIGTERM);
+    posix_spawnattr_setsigdefault (&attr, &defaults);
+    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int running = 0, first_failure = 0, first_failed_rank = -1;
+    int64_t deadline = -1;  /* when to stop waiting for the others */
+    int escalation = 0;     /* 0 none yet, 1 SIGTERM sent, 2 SIGKILL sent */
+    for (int r = 0; r < n; r++) {
+        char **env = s_rank_environment (r, n, endpoint, group);
+        int rc = env ? posix_spawnp (&ranks[r].pid, program[0], NULL, &attr, program, env)
+                     : ENOMEM;
+        s_free_environment (env);
+        if (rc != 0) {
+            fprintf (stderr, "pm-run: cannot start '%s' for rank %d: %s\n", program[0], r,
+                     strerror (rc));
+            first_failure = 127;
+            first_failed_rank = r;
+            if (coordinator)
+                pm_coord_actor_lost (coordinator, group, r, "its process could not be started");
+            deadline = pm_clock_ms () + abort_timeout;
+            break;
+        }
+        ranks[r].running = true;
+        running++;
+    }
+    posix_spawnattr_destroy (&attr);
+
+    while (running > 0) {
+        int64_t now = pm_clock_ms ();
+        if (deadline >= 0 && now >= deadline) {
+            escalation++;
+            if (escalation == 1) {
+                pm_warn ("PM4001", "terminating %d remaining rank(s)", running);
+                s_signal_all (ranks, n, SIGTERM);
+                deadline = now + 2000;
+            } else {
+                s_signal_all (ranks, n, SIGKILL);
+                deadline = -1;
+            }
+            continue;
+        }
+        zmq_pollitem_t item = {NULL, signal_fd, ZMQ_POLLIN, 0};
+        long timeout = deadline >= 0 ? (long) (deadline - now) : -1;
+        if (zmq_poll (&item, 1, timeout) <= 0)
+            continue;
+        struct signalfd_siginfo info;
+        if (read (signal_fd, &info, sizeof info) != (ssize_t) sizeof info)
+            continue;
+        if (info.ssi_signo == SIGINT || info.ssi_signo == SIGTERM) {
+            pm_warn ("PM4002", "received signal %d: forwarding SIGTERM to the ranks",
+                     (int) info.ssi_signo);
+            if (escalation >= 1)
+                s_signal_all (ranks, n, SIGKILL);
+            else
+                s_signal_all (ranks, n, SIGTERM);
+            escalation++;
+            if (!first_failure) {
+                first_failure = 128 + (int) info.ssi_signo;
+                first_failed_rank = -1;
+            }
+            deadline = pm_clock_ms () + 2000;
+            continue;
+        }
+        /* SIGCHLD: reap every rank that exited. */
+        int status;
+        pid_t pid;
+        while ((pid = waitpid (-1, &status, WNOHANG)) > 0) {
+            for (int r = 0; r < n; r++) {
+                if (ranks[r].pid != pid || !ranks[r].running)
+                    continue;
+                ranks[r].running = false;
+                ranks[r].status = s_exit_code (status);
+                running--;
+                if (ranks[r].status != 0) {
+                    char text[256];
+                    if (WIFSIGNALED (status))
+                        snprintf (text, sizeof text, "rank %d (pid %d) was killed by signal %d",
+                                  r, (int) pid, WTERMSIG (status));
+                    else
+                        snprintf (text, sizeof text, "rank %d (pid %d) exited with status %d", r,
+                                  (int) pid, ranks[r].status);
+                    pm_warn ("PM4003", "%s", text);
+                    if (coordinator)
+                        pm_coord_actor_lost (coordinator, group, r, text);
+                    if (!first_failure) {
+                        first_failure = ranks[r].status;
+                        first_failed_rank = r;
+                        if (running > 0)
+                            deadline = pm_clock_ms () + abort_timeout;
+                    }
+                }
+            }
+        }
+    }
+    if (first_failure && first_failed_rank >= 0)
+        fprintf (stderr, "pm-run: rank %d failed (exit status %d)\n", first_failed_rank,
+                 first_failure);
+    free (ranks);
+    zactor_destroy (&coordinator);
+    close (signal_fd);
+    return first_failure;
+}
