@@ -334,3 +334,9 @@ pm_client_collective (pm_client_t *self, const pm_coll_args_t *args, pm_coll_res
         pm_coll_result_close (result);
     }
 }
+
+bool
+pm_client_failed (const pm_client_t *self)
+{
+    return self->lost || self->group_failed;
+}

@@ -49,5 +49,7 @@ void pm_client_destroy (pm_client_t **self_p);
 int pm_client_collective (pm_client_t *self, const pm_coll_args_t *args,
                           pm_coll_result_t *result, char *err, size_t err_size);
 void pm_coll_result_close (pm_coll_result_t *result);
+/* Whether the coordinator or the group was lost (a run that failed). */
+bool pm_client_failed (const pm_client_t *self);
 
 #endif

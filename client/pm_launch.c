@@ -6,9 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pm_clock.h"
 #include "pm_log.h"
 #include "pm_manager_internal.h"
 
@@ -16,7 +19,8 @@ int
 pm_launch_fork (pm_manager_t *pm, int *rank)
 {
     pm->children = calloc ((size_t) pm->size, sizeof *pm->children);
-    if (!pm->children)
+    pm->child_fds = calloc ((size_t) pm->size, sizeof *pm->child_fds);
+    if (!pm->children || !pm->child_fds)
         return pm_fail (pm, PM_ENOMEM, "out of memory");
     /* Buffered output would otherwise be written once per rank. */
     fflush (NULL);
@@ -26,31 +30,83 @@ pm_launch_fork (pm_manager_t *pm, int *rank)
             int saved = errno;
             for (int k = 0; k < pm->nchildren; k++)
                 kill (pm->children[k], SIGKILL);
-            pm_launch_reap (pm);
+            pm_launch_reap (pm, -1);
             return pm_fail (pm, PM_ESYS, "cannot fork rank %d: %s", r, strerror (saved));
         }
         if (pid == 0) {
+            for (int k = 0; k < pm->nchildren; k++)
+                if (pm->child_fds[k] >= 0)
+                    close (pm->child_fds[k]);
             free (pm->children);
+            free (pm->child_fds);
             pm->children = NULL;
+            pm->child_fds = NULL;
             pm->nchildren = 0;
             *rank = r;
             return 0;
         }
+        pm->child_fds[pm->nchildren] = (int) syscall (SYS_pidfd_open, pid, 0);
         pm->children[pm->nchildren++] = pid;
     }
     *rank = 0;
     return 0;
 }
 
-void
-pm_launch_reap (pm_manager_t *pm)
+/* Waits until every child has exited or deadline_ms passes (-1: none). */
+static void
+s_wait_children (pm_manager_t *pm, int64_t deadline_ms)
 {
+    while (true) {
+        struct pollfd fds[pm->nchildren > 0 ? pm->nchildren : 1];
+        int n = 0;
+        for (int k = 0; k < pm->nchildren; k++) {
+            if (pm->child_fds[k] < 0)
+                continue;
+            siginfo_t info = {0};
+            if (waitid (P_PID, (id_t) pm->children[k], &info, WEXITED | WNOHANG | WNOWAIT) == 0
+                && info.si_pid == 0) {
+                fds[n].fd = pm->child_fds[k];
+                fds[n].events = POLLIN;
+                n++;
+            }
+        }
+        if (n == 0)
+            return;
+        int timeout = -1;
+        if (deadline_ms >= 0) {
+            int64_t left = deadline_ms - pm_clock_ms ();
+            if (left <= 0)
+                return;
+            timeout = (int) left;
+        }
+        if (poll (fds, (nfds_t) n, timeout) == 0)
+            return;
+    }
+}
+
+void
+pm_launch_reap (pm_manager_t *pm, int64_t grace_ms)
+{
+    if (grace_ms >= 0 && pm->child_fds) {
+        s_wait_children (pm, pm_clock_ms () + grace_ms);
+        for (int k = 0; k < pm->nchildren; k++) {
+            siginfo_t info = {0};
+            if (waitid (P_PID, (id_t) pm->children[k], &info, WEXITED | WNOHANG | WNOWAIT) == 0
+                && info.si_pid == 0) {
+                pm_warn ("PM3303", "rank %d (pid %d) still runs after the run failed: killing it",
+                         k + 1, (int) pm->children[k]);
+                kill (pm->children[k], SIGKILL);
+            }
+        }
+    }
     for (int k = 0; k < pm->nchildren; k++) {
         int status = 0;
         pid_t pid;
         do
             pid = waitpid (pm->children[k], &status, 0);
         while (pid < 0 && errno == EINTR);
+        if (pm->child_fds && pm->child_fds[k] >= 0)
+            close (pm->child_fds[k]);
         if (pid < 0)
             continue;
         if (WIFSIGNALED (status))
@@ -61,6 +117,8 @@ pm_launch_reap (pm_manager_t *pm)
                      WEXITSTATUS (status));
     }
     free (pm->children);
+    free (pm->child_fds);
     pm->children = NULL;
+    pm->child_fds = NULL;
     pm->nchildren = 0;
 }

@@ -16,6 +16,8 @@
 #include "pm_log.h"
 #include "pm_manager_internal.h"
 
+/* After a failed run, how long forked ranks may take to exit on their own. */
+#define PM_ABORT_GRACE_MS 10000
 #define VALID_KEYWORDS "ConcurrentFutures (or concurrent.futures), MultiProcessing, MPI, RayIo (or ray)"
 
 /* Why the calling thread's last pm_create_parallel_manager failed. */
@@ -100,6 +102,7 @@ s_fail_create (pm_manager_t *pm, int code, const char *text)
         /* The ranks already forked cannot run without this one. */
         for (int k = 0; k < pm->nchildren; k++)
             kill (pm->children[k], SIGKILL);
+        pm_launch_reap (pm, -1);
     }
     pm_destroy (&pm);
     return NULL;
@@ -354,7 +357,7 @@ s_thread_rank (void *arg)
         job->result = pm->last_code;
         if (launcher->coordinator)
             pm_coord_actor_lost (launcher->coordinator, job->group, job->rank,
-                                 "a rank thread could not join");
+                                 "could not join (its thread failed to connect)");
         free (pm);
         return NULL;
     }
@@ -394,7 +397,7 @@ pm_run (pm_manager_t *pm, pm_rank_fn fn, void *arg)
             rc = pm_fail (pm, PM_ESYS, "cannot start the thread of rank %d", r);
             if (pm->coordinator)
                 pm_coord_actor_lost (pm->coordinator, jobs[r].group, r,
-                                     "its thread could not be started");
+                                     "could not be started (no thread)");
             break;
         }
         started++;
@@ -415,10 +418,12 @@ pm_destroy (pm_manager_t **pm_p)
     if (!pm_p || !*pm_p)
         return;
     pm_manager_t *pm = *pm_p;
+    bool failed = pm->client && pm_client_failed (pm->client);
     pm_client_destroy (&pm->client);
     if (pm->nchildren)
-        pm_launch_reap (pm);
+        pm_launch_reap (pm, failed ? PM_ABORT_GRACE_MS : -1);
     free (pm->children);
+    free (pm->child_fds);
     zactor_destroy (&pm->coordinator);
     free (pm);
     *pm_p = NULL;

@@ -28,6 +28,7 @@ struct pm_manager {
     char group[PM_GROUP_MAX + 1];
     int64_t connect_timeout_ms;
     pid_t *children;           /* forked ranks (MultiProcessing parent only) */
+    int *child_fds;            /* their pidfds (-1 if none) */
     int nchildren;
     int last_code;
     char last_error[1024];
@@ -41,7 +42,9 @@ int pm_fail (pm_manager_t *pm, int code, const char *fmt, ...)
    *rank = 0 and the children recorded in pm; in a child returns 0 with its
    rank.  On failure no child is left running.                           */
 int pm_launch_fork (pm_manager_t *pm, int *rank);
-/* Wait for the forked children (parent), logging abnormal exits. */
-void pm_launch_reap (pm_manager_t *pm);
+/* Wait for the forked children (parent), logging abnormal exits.  With
+   grace_ms >= 0, children still running after that long are killed (the
+   run failed; they would wait forever).                                 */
+void pm_launch_reap (pm_manager_t *pm, int64_t grace_ms);
 
 #endif

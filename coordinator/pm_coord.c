@@ -69,16 +69,26 @@ pm_coord_config_defaults (pm_coord_config_t *config, char *err, size_t err_size)
 {
     memset (config, 0, sizeof *config);
     config->max_frame = (int64_t) 1 << 30;
-    if (pm_env_int64 ("PM_HEARTBEAT_IVL_MS", 10, 3600000, 1000, &config->heartbeat_ivl_ms, err,
-                      err_size)
+    if (pm_env_int64 ("PM_HEARTBEAT_TIMEOUT_MS", 20, 36000000, 3000,
+                      &config->heartbeat_timeout_ms, err, err_size)
             < 0
-        || pm_env_int64 ("PM_HEARTBEAT_TIMEOUT_MS", 20, 36000000, 3000,
-                         &config->heartbeat_timeout_ms, err, err_size)
-               < 0
         || pm_env_int64 ("PM_JOIN_TIMEOUT_MS", 100, 86400000, 60000, &config->join_timeout_ms,
                          err, err_size)
                < 0)
         return -1;
+    /* Three heartbeats per timeout unless told otherwise. */
+    int64_t ivl_default = config->heartbeat_timeout_ms / 3 < 1000 ? config->heartbeat_timeout_ms / 3
+                                                                  : 1000;
+    if (pm_env_int64 ("PM_HEARTBEAT_IVL_MS", 5, 3600000, ivl_default, &config->heartbeat_ivl_ms,
+                      err, err_size)
+        < 0)
+        return -1;
+    if (config->heartbeat_ivl_ms >= config->heartbeat_timeout_ms) {
+        snprintf (err, err_size,
+                  "PM_HEARTBEAT_IVL_MS (%lld) must be below PM_HEARTBEAT_TIMEOUT_MS (%lld)",
+                  (long long) config->heartbeat_ivl_ms, (long long) config->heartbeat_timeout_ms);
+        return -1;
+    }
     return 0;
 }
 
@@ -738,15 +748,17 @@ pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int
 }
 
 void
-pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int rank, const char *text)
+pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int rank, const char *how)
 {
     pm_group_t *group = zhashx_lookup (self->groups, group_name);
     if (!group)
         return;
     pm_session_t *session = pm_group_member (group, rank);
     if (session)
-        s_session_dead (self, session, text);
+        s_session_dead (self, session, how);
     else {
+        char text[PM_TEXT_MAX];
+        snprintf (text, sizeof text, "rank %d of group '%s' %s", rank, group_name, how);
         pm_group_rank_died (group, self->router_handle, rank, text);
         s_group_maybe_forget (self, group);
     }

@@ -41,8 +41,9 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 /* Watch a local process that will be (or is) rank `rank` of `group`; if
    it exits before leaving cleanly the group fails with PM_EPEERLOST.     */
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
-/* Declare a rank dead (e.g. its launcher saw it exit). */
-void pm_coord_rank_lost (pm_coord_t *self, const char *group, int rank, const char *text);
+/* Declare a rank dead (e.g. its launcher saw it exit); how completes
+   "rank R of group G ...", e.g. "was killed by signal 9".              */
+void pm_coord_rank_lost (pm_coord_t *self, const char *group, int rank, const char *how);
 
 /* Called when the extra poll item is readable; return false to stop. */
 typedef bool (*pm_coord_extra_fn) (pm_coord_t *self, void *arg);

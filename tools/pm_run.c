@@ -250,7 +250,7 @@ main (int argc, char **argv)
             first_failure = 127;
             first_failed_rank = r;
             if (coordinator)
-                pm_coord_actor_lost (coordinator, group, r, "its process could not be started");
+                pm_coord_actor_lost (coordinator, group, r, "could not be started");
             deadline = pm_clock_ms () + abort_timeout;
             break;
         }
@@ -306,16 +306,14 @@ main (int argc, char **argv)
                 ranks[r].status = s_exit_code (status);
                 running--;
                 if (ranks[r].status != 0) {
-                    char text[256];
+                    char how[128];
                     if (WIFSIGNALED (status))
-                        snprintf (text, sizeof text, "rank %d (pid %d) was killed by signal %d",
-                                  r, (int) pid, WTERMSIG (status));
+                        snprintf (how, sizeof how, "was killed by signal %d", WTERMSIG (status));
                     else
-                        snprintf (text, sizeof text, "rank %d (pid %d) exited with status %d", r,
-                                  (int) pid, ranks[r].status);
-                    pm_warn ("PM4003", "%s", text);
+                        snprintf (how, sizeof how, "exited with status %d", ranks[r].status);
+                    pm_warn ("PM4003", "rank %d (pid %d) %s", r, (int) pid, how);
                     if (coordinator)
-                        pm_coord_actor_lost (coordinator, group, r, text);
+                        pm_coord_actor_lost (coordinator, group, r, how);
                     if (!first_failure) {
                         first_failure = ranks[r].status;
                         first_failed_rank = r;
