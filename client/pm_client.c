@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "pm.h"
@@ -22,6 +23,7 @@ struct pm_client {
     pm_heartbeat_t *heartbeat; /* NULL for ranks inside the coordinator's process */
     uint64_t step;            /* sequence number of the next collective */
     int size;                 /* ranks in the group (entries of a counts frame) */
+    int64_t max_frame;        /* the coordinator's frame limit (it drops larger ones) */
     bool lost;                /* the coordinator is gone for good */
     bool group_failed;        /* the group failed (a peer left or died) */
     char lost_why[256];
@@ -149,6 +151,16 @@ pm_client_new (const pm_client_config_t *config, int *code, char *err, size_t er
     zmq_setsockopt (self->handle, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (self->handle, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt (self->handle, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    /* A routing id of our own survives a reconnect (the ROUTER hands the
+       session over to the new connection); ids starting with 0 are libzmq's. */
+    uint8_t routing_id[16];
+    if (getrandom (routing_id, sizeof routing_id, 0) != (ssize_t) sizeof routing_id)
+        for (size_t i = 0; i < sizeof routing_id; i++)
+            routing_id[i] = (uint8_t) (pm_clock_us () >> (i % 8));
+    routing_id[0] = 'r';
+    zmq_setsockopt (self->handle, ZMQ_ROUTING_ID, routing_id, sizeof routing_id);
+    int reconnect_ms = 10; /* ranks often start before their coordinator binds */
+    zmq_setsockopt (self->handle, ZMQ_RECONNECT_IVL, &reconnect_ms, sizeof reconnect_ms);
     if (zmq_connect (self->handle, config->endpoint) != 0) {
         *code = PM_ECONNECT;
         snprintf (err, err_size, "cannot connect to %s: %s", config->endpoint,
@@ -201,6 +213,7 @@ pm_client_new (const pm_client_config_t *config, int *code, char *err, size_t er
         pm_client_destroy (&self);
         return NULL;
     }
+    self->max_frame = pm_msg_get (&welcome, PM_KEY_MAX_FRAME, INT64_MAX);
     if (!config->in_coordinator_process) {
         pm_heartbeat_config_t hb = {
             .endpoint = config->endpoint,
@@ -267,7 +280,16 @@ pm_client_collective (pm_client_t *self, const pm_coll_args_t *args, pm_coll_res
     pm_msg_set (&msg, PM_KEY_COUNT, args->count);
     zmq_msg_t frames[2];
     size_t nframes = 0;
-    if (args->error < 0) {
+    char too_big[160];
+    if (args->error == 0 && args->has_data && (int64_t) args->data_size > self->max_frame) {
+        /* libzmq would drop the connection, and the round would never end:
+           tell every rank instead.                                        */
+        snprintf (too_big, sizeof too_big,
+                  "a payload of %zu bytes exceeds the coordinator's frame limit of %lld bytes",
+                  args->data_size, (long long) self->max_frame);
+        pm_msg_set (&msg, PM_KEY_CODE, PM_EINVAL);
+        pm_msg_set_str (&msg, PM_KEY_TEXT, too_big);
+    } else if (args->error < 0) {
         pm_msg_set (&msg, PM_KEY_CODE, args->error);
         pm_msg_set_str (&msg, PM_KEY_TEXT, args->error_text ? args->error_text : "");
     } else {

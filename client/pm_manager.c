@@ -97,7 +97,7 @@ s_fail_create (pm_manager_t *pm, int code, const char *text)
 {
     s_create_code = code;
     snprintf (s_create_error, sizeof s_create_error, "%s", text);
-    pm_error ("PM3001", "%s", text);
+    pm_debug ("PM3001", "%s", text); /* the caller gets it from pm_last_error */
     if (pm && pm->nchildren) {
         /* The ranks already forked cannot run without this one. */
         for (int k = 0; k < pm->nchildren; k++)
@@ -356,7 +356,7 @@ s_thread_rank (void *arg)
         pm_error ("PM3004", "rank %d cannot join: %s", job->rank, pm->last_error);
         job->result = pm->last_code;
         if (launcher->coordinator)
-            pm_coord_actor_lost (launcher->coordinator, job->group, job->rank,
+            pm_coord_actor_lost (launcher->coordinator, job->group, launcher->size, job->rank,
                                  "could not join (its thread failed to connect)");
         free (pm);
         return NULL;
@@ -396,7 +396,7 @@ pm_run (pm_manager_t *pm, pm_rank_fn fn, void *arg)
         if (pthread_create (&threads[r], NULL, s_thread_rank, &jobs[r]) != 0) {
             rc = pm_fail (pm, PM_ESYS, "cannot start the thread of rank %d", r);
             if (pm->coordinator)
-                pm_coord_actor_lost (pm->coordinator, jobs[r].group, r,
+                pm_coord_actor_lost (pm->coordinator, jobs[r].group, pm->size, r,
                                      "could not be started (no thread)");
             break;
         }

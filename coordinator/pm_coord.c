@@ -367,6 +367,7 @@ s_handle_hello (pm_coord_t *self, const uint8_t *route, size_t route_size, const
     session->token >>= 1; /* keep it in int64 range on the wire */
     pm_msg_set (&welcome, PM_KEY_HB_IVL, self->config.heartbeat_ivl_ms);
     pm_msg_set (&welcome, PM_KEY_HB_TIMEOUT, self->config.heartbeat_timeout_ms);
+    pm_msg_set (&welcome, PM_KEY_MAX_FRAME, self->config.max_frame);
     pm_msg_set (&welcome, PM_KEY_PID, self->self_proc.pid);
     pm_msg_set (&welcome, PM_KEY_STARTTIME, (int64_t) self->self_proc.starttime);
     pm_msg_set_str (&welcome, PM_KEY_BOOT_ID, self->self_proc.boot_id);
@@ -552,6 +553,10 @@ s_handle_watch (pm_coord_t *self, pm_watch_t *watch)
     pm_group_t *group = zhashx_lookup (self->groups, watch->group);
     pm_session_t *session = group ? pm_group_member (group, watch->rank) : NULL;
     if (session && session->proc.pid == watch->pid) {
+        /* Fire once: drop this watch, and the session's if it is another. */
+        if (watch != *s_session_watch (session))
+            s_watch_destroy (self, &watch);
+        s_watch_destroy (self, s_session_watch (session));
         s_exit_t *exit = calloc (1, sizeof *exit);
         if (!exit) {
             s_session_dead (self, session, "died");
@@ -560,7 +565,6 @@ s_handle_watch (pm_coord_t *self, pm_watch_t *watch)
         exit->session_id = session->id;
         exit->deadline_ms = s_now () + EXIT_GRACE_MS;
         zlistx_add_end (self->exiting, exit);
-        s_watch_destroy (self, s_session_watch (session)); /* fires once */
         return;
     }
     int rank = watch->rank, size = watch->size, pid = watch->pid;
@@ -596,6 +600,12 @@ static void
 s_cron (pm_coord_t *self)
 {
     int64_t now = s_now ();
+    if (self->dropped_unlogged && now - self->dropped_logged_ms >= 1000) {
+        pm_warn ("PM2007", "dropped %llu more malformed message(s)",
+                 (unsigned long long) self->dropped_unlogged);
+        self->dropped_unlogged = 0;
+        self->dropped_logged_ms = now;
+    }
     /* Heartbeat silence: collect first, the table changes as sessions go. */
     zlistx_t *dead = zlistx_new ();
     for (pm_session_t *session = zhashx_first (self->sessions_by_id); session;
@@ -660,6 +670,7 @@ pm_coord_new (const pm_coord_config_t *config, char *err, size_t err_size)
     int64_t max_frame = config->max_frame;
     int hwm = 0; /* results are bounded by the groups; never drop one for a HWM */
     zmq_setsockopt (self->router_handle, ZMQ_ROUTER_MANDATORY, &on, sizeof on);
+    zmq_setsockopt (self->router_handle, ZMQ_ROUTER_HANDOVER, &on, sizeof on);
     zmq_setsockopt (self->router_handle, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
     zmq_setsockopt (self->router_handle, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt (self->router_handle, ZMQ_RCVHWM, &hwm, sizeof hwm);
@@ -714,8 +725,12 @@ pm_coord_destroy (pm_coord_t **self_p)
     zhashx_destroy (&self->sessions_by_id);
     zhashx_destroy (&self->sessions_by_route);
     zsock_destroy (&self->router);
-    for (size_t i = 0; i < self->nendpoints; i++)
+    for (size_t i = 0; i < self->nendpoints; i++) {
+        /* libzmq leaves ipc socket files behind; they are ours to remove. */
+        if (strncmp (self->endpoints[i], "ipc://", 6) == 0 && self->endpoints[i][6] != '@')
+            unlink (self->endpoints[i] + 6);
         free (self->endpoints[i]);
+    }
     if (self->epoll_fd >= 0)
         close (self->epoll_fd);
     free (self);
@@ -737,6 +752,11 @@ pm_coord_endpoint (const pm_coord_t *self, size_t index)
 int
 pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid)
 {
+    /* Already registered and watched through its HELLO: one watch is enough. */
+    pm_group_t *known = zhashx_lookup (self->groups, group);
+    pm_session_t *member = known ? pm_group_member (known, rank) : NULL;
+    if (member && member->proc.pid == pid && *s_session_watch (member))
+        return 0;
     int fd = (int) syscall (SYS_pidfd_open, pid, 0);
     if (fd < 0)
         return PM_ESYS;
@@ -748,11 +768,20 @@ pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int
 }
 
 void
-pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int rank, const char *how)
+pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int size, int rank,
+                    const char *how)
 {
+    char err[PM_TEXT_MAX];
     pm_group_t *group = zhashx_lookup (self->groups, group_name);
-    if (!group)
-        return;
+    if (!group) {
+        /* Nobody joined yet: keep a failed group so that those who come
+           learn of the loss instead of waiting for the join timeout.   */
+        if (size < 1 || rank < 0 || rank >= size)
+            return;
+        group = s_group_get (self, group_name, size, err, sizeof err);
+        if (!group)
+            return;
+    }
     pm_session_t *session = pm_group_member (group, rank);
     if (session)
         s_session_dead (self, session, how);

@@ -43,7 +43,8 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
 /* Declare a rank dead (e.g. its launcher saw it exit); how completes
    "rank R of group G ...", e.g. "was killed by signal 9".              */
-void pm_coord_rank_lost (pm_coord_t *self, const char *group, int rank, const char *how);
+void pm_coord_rank_lost (pm_coord_t *self, const char *group, int size, int rank,
+                         const char *how);
 
 /* Called when the extra poll item is readable; return false to stop. */
 typedef bool (*pm_coord_extra_fn) (pm_coord_t *self, void *arg);

@@ -1,5 +1,5 @@
 /*  pm_coord_actor.c — the coordinator loop in a CZMQ actor thread.
-    Pipe commands: $TERM; WATCH group size rank pid; LOST group rank text. */
+    Pipe commands: $TERM; WATCH group size rank pid; LOST group size rank how. */
 #include "pm_coord_actor.h"
 
 #include <stdio.h>
@@ -34,10 +34,12 @@ s_handle_pipe (pm_coord_t *coord, void *arg)
         zstr_free (&rank);
         zstr_free (&pid);
     } else if (streq (command, "LOST")) {
-        char *group = zmsg_popstr (msg), *rank = zmsg_popstr (msg), *text = zmsg_popstr (msg);
-        if (group && rank && text)
-            pm_coord_rank_lost (coord, group, atoi (rank), text);
+        char *group = zmsg_popstr (msg), *size = zmsg_popstr (msg), *rank = zmsg_popstr (msg),
+             *text = zmsg_popstr (msg);
+        if (group && size && rank && text)
+            pm_coord_rank_lost (coord, group, atoi (size), atoi (rank), text);
         zstr_free (&group);
+        zstr_free (&size);
         zstr_free (&rank);
         zstr_free (&text);
     }
@@ -106,9 +108,10 @@ pm_coord_actor_watch (zactor_t *actor, const char *group, int size, int rank, in
 }
 
 void
-pm_coord_actor_lost (zactor_t *actor, const char *group, int rank, const char *text)
+pm_coord_actor_lost (zactor_t *actor, const char *group, int size, int rank, const char *how)
 {
-    char rank_text[16];
+    char size_text[16], rank_text[16];
+    snprintf (size_text, sizeof size_text, "%d", size);
     snprintf (rank_text, sizeof rank_text, "%d", rank);
-    zstr_sendx (actor, "LOST", group, rank_text, text, NULL);
+    zstr_sendx (actor, "LOST", group, size_text, rank_text, how, NULL);
 }

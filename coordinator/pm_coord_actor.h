@@ -14,6 +14,7 @@ zactor_t *pm_coord_actor_new (const pm_coord_config_t *config, char *first_endpo
 /* Ask the coordinator to watch a local process that is (or will be) a rank. */
 void pm_coord_actor_watch (zactor_t *actor, const char *group, int size, int rank, int pid);
 /* Tell the coordinator a rank is gone (its launcher saw it exit). */
-void pm_coord_actor_lost (zactor_t *actor, const char *group, int rank, const char *how);
+void pm_coord_actor_lost (zactor_t *actor, const char *group, int size, int rank,
+                          const char *how);
 
 #endif

@@ -49,7 +49,7 @@ struct pm_group {
 static const char *
 s_kind_name (int kind)
 {
-    static const char *names[] = {"?",       "barrier", "bcast",      "bcast",
+    static const char *names[] = {"?",       "barrier", "bcast",      "bcast_bytes",
                                   "scatterv", "gatherv", "allgather", "reduce", "allreduce"};
     return kind >= 0 && kind <= PM_COLL_KIND_MAX ? names[kind] : "?";
 }
@@ -76,6 +76,7 @@ pm_group_new (const char *name, int size, int64_t now_ms)
     snprintf (self->name, sizeof self->name, "%s", name);
     self->size = size;
     self->created_ms = now_ms;
+    self->emptied_ms = now_ms; /* empty from birth until someone joins */
     self->seq = 1;
     size_t n = (size_t) size;
     self->members = calloc (n, sizeof *self->members);

@@ -27,7 +27,7 @@ s_usage (FILE *out)
              "  -b, --bind EP               endpoint to bind (repeatable; default tcp://*:5555);\n"
              "                              tcp://HOST:* picks a free port\n"
              "  -l, --log-level LEVEL       error|warn|info|debug|trace (default info)\n"
-             "      --heartbeat-interval MS how often ranks heartbeat (default 1000)\n"
+             "      --heartbeat-interval MS how often ranks heartbeat (default: timeout/3, at most 1000)\n"
              "      --heartbeat-timeout MS  silence after which a rank is dead (default 3000)\n"
              "      --join-timeout MS       an incomplete group fails after this (default 60000)\n"
              "      --max-frame BYTES       largest frame accepted (default 1073741824)\n"
@@ -104,6 +104,7 @@ main (int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int opt;
+    bool interval_given = pm_env_str ("PM_HEARTBEAT_IVL_MS") != NULL;
     while ((opt = getopt_long (argc, argv, "b:l:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'b':
@@ -124,8 +125,9 @@ main (int argc, char **argv)
             break;
         }
         case OPT_HB_IVL:
-            if (!s_parse_ms ("--heartbeat-interval", optarg, 10, 3600000, &config.heartbeat_ivl_ms))
+            if (!s_parse_ms ("--heartbeat-interval", optarg, 5, 3600000, &config.heartbeat_ivl_ms))
                 return 2;
+            interval_given = true;
             break;
         case OPT_HB_TIMEOUT:
             if (!s_parse_ms ("--heartbeat-timeout", optarg, 20, 36000000,
@@ -151,6 +153,10 @@ main (int argc, char **argv)
         s_usage (stderr);
         return 2;
     }
+    if (!interval_given) /* three heartbeats per timeout, at most one a second */
+        config.heartbeat_ivl_ms = config.heartbeat_timeout_ms / 3 < 1000
+                                      ? config.heartbeat_timeout_ms / 3
+                                      : 1000;
     if (config.heartbeat_timeout_ms <= config.heartbeat_ivl_ms) {
         fprintf (stderr, "pmd: --heartbeat-timeout (%lld) must exceed --heartbeat-interval (%lld)\n",
                  (long long) config.heartbeat_timeout_ms, (long long) config.heartbeat_ivl_ms);

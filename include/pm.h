@@ -2,7 +2,7 @@
 
     One SPMD program runs unchanged serially, on a thread pool, on forked local
     processes, under pm-run, or against a standalone pmd.  Names follow the
-    seed's ParallelManager method for method (see docs/API.md).
+    seed's ParallelManager method for method (see README.md).
 
     Every int-returning call returns 0 or a negative PM_E* code; the manager
     keeps a human-readable message for the last failure (pm_last_error).      */
@@ -68,7 +68,8 @@ typedef struct {
     /* Group name shared by the ranks of one run on a standalone pmd.
        NULL = $PM_GROUP, else a unique generated name.                        */
     const char *group;
-    /* Milliseconds to wait for the coordinator's WELCOME (0 = 30000).         */
+    /* Milliseconds to wait for the coordinator's WELCOME
+       (0 = $PM_CONNECT_TIMEOUT_MS, else 30000).                             */
     int connect_timeout_ms;
 } pm_options_t;
 
@@ -102,7 +103,8 @@ bool pm_is_root_process (pm_manager_t *pm);
 int pm_get_rank (pm_manager_t *pm);
 int pm_number_of_worker_processes (pm_manager_t *pm);
 /* Name of the backend actually in use: "Serial", "ConcurrentFutures",
-   "MultiProcessing", "pm-run", "pmd".                                       */
+   "MultiProcessing", or "pm-run" (a rank that found its rank in the
+   environment).                                                            */
 const char *pm_backend_name (pm_manager_t *pm);
 
 /* Human-readable text for the last failure on this manager (NULL manager:

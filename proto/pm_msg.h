@@ -59,7 +59,8 @@ typedef enum {
     PM_KEY_GROUPS = 20,
     PM_KEY_SESSIONS = 21,
     PM_KEY_DROPPED = 22,
-    PM_KEY_MAX = 23
+    PM_KEY_MAX_FRAME = 23,
+    PM_KEY_MAX = 24
 } pm_msg_key_t;
 
 /* HELLO flags */

@@ -105,7 +105,7 @@ s_signal_all (s_rank_t *ranks, int n, int sig)
 {
     for (int r = 0; r < n; r++)
         if (ranks[r].running)
-            kill (ranks[r].pid, sig);
+            kill (-ranks[r].pid, sig);
 }
 
 int
@@ -235,7 +235,10 @@ main (int argc, char **argv)
     sigaddset (&defaults, SIGINT);
     sigaddset (&defaults, SIGTERM);
     posix_spawnattr_setsigdefault (&attr, &defaults);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    /* Each rank leads a process group, so what a rank starts is signalled with it. */
+    posix_spawnattr_setpgroup (&attr, 0);
+    posix_spawnattr_setflags (&attr,
+                              POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
     int running = 0, first_failure = 0, first_failed_rank = -1;
     int64_t deadline = -1;  /* when to stop waiting for the others */
     int escalation = 0;     /* 0 none yet, 1 SIGTERM sent, 2 SIGKILL sent */
@@ -250,7 +253,7 @@ main (int argc, char **argv)
             first_failure = 127;
             first_failed_rank = r;
             if (coordinator)
-                pm_coord_actor_lost (coordinator, group, r, "could not be started");
+                pm_coord_actor_lost (coordinator, group, n, r, "could not be started");
             deadline = pm_clock_ms () + abort_timeout;
             break;
         }
@@ -313,7 +316,7 @@ main (int argc, char **argv)
                         snprintf (how, sizeof how, "exited with status %d", ranks[r].status);
                     pm_warn ("PM4003", "rank %d (pid %d) %s", r, (int) pid, how);
                     if (coordinator)
-                        pm_coord_actor_lost (coordinator, group, r, how);
+                        pm_coord_actor_lost (coordinator, group, n, r, how);
                     if (!first_failure) {
                         first_failure = ranks[r].status;
                         first_failed_rank = r;
