@@ -27,11 +27,13 @@
 #include <pm.h>
 #include <zmq.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -225,11 +227,31 @@ s_echo_server (const char *transport, const char *dir, int ready_fd)
     return rc;
 }
 
+/* Binds this process (and what it forks) to the first CPU it may run on. */
 static int
-s_child_raw (const char *transport, long iterations, long warmup)
+s_pin_to_one_cpu (void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity (0, sizeof set, &set) != 0)
+        return -1;
+    for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+        if (CPU_ISSET (cpu, &set)) {
+            CPU_ZERO (&set);
+            CPU_SET (cpu, &set);
+            return sched_setaffinity (0, sizeof set, &set);
+        }
+    return -1;
+}
+
+static int
+s_child_raw (const char *transport, long iterations, long warmup, bool pin)
 {
     if (strcmp (transport, "ipc") != 0 && strcmp (transport, "tcp") != 0) {
         s_emit ("ERROR unknown raw transport '%s'", transport);
+        return 1;
+    }
+    if (pin && s_pin_to_one_cpu () != 0) {
+        s_emit ("ERROR sched_setaffinity: %s", strerror (errno));
         return 1;
     }
     char dir[PATH_MAX];
@@ -311,7 +333,7 @@ s_child_raw (const char *transport, long iterations, long warmup)
             samples[i - warmup] = t1 - t0;
     }
     s_emit ("INFO endpoint %s", endpoint);
-    s_emit_result ("raw", samples, (size_t) iterations);
+    s_emit_result (pin ? "raw1cpu" : "raw", samples, (size_t) iterations);
     rc = 0;
 done:
     if (dealer) {
@@ -322,7 +344,12 @@ done:
         zmq_ctx_term (ctx);
     int status = s_reap (server, 5000);
     if (status != 0 && rc == 0) {
-        s_emit ("ERROR the echo server exited with status %d", status);
+        if (status == -1)
+            s_emit ("ERROR the echo server did not exit within 5 s");
+        else if (WIFSIGNALED (status))
+            s_emit ("ERROR the echo server died of signal %d", WTERMSIG (status));
+        else
+            s_emit ("ERROR the echo server exited with status %d", WEXITSTATUS (status));
         rc = 1;
     }
     free (samples);
@@ -448,17 +475,40 @@ typedef struct {
 
 static s_row_t s_rows[S_MAX_ROWS];
 static int s_nrows;
-static volatile pid_t s_running_group; /* child group to kill on SIGINT     */
-static volatile pid_t s_pmd_pid;       /* pmd to stop on SIGINT             */
+static volatile pid_t s_running_group;      /* child group to kill on SIGINT */
+static volatile sig_atomic_t s_interrupted; /* the signal that stops the run  */
 
+/* Kills the configuration running now; the driver notices s_interrupted,
+   stops pmd, removes its run directory and exits 128+sig.                  */
 static void
 s_on_signal (int sig)
 {
+    s_interrupted = sig;
     if (s_running_group > 0)
         kill (-s_running_group, SIGKILL);
-    if (s_pmd_pid > 0)
-        kill (s_pmd_pid, SIGTERM);
-    _exit (128 + sig);
+}
+
+/* Removes path and what it holds (the run directory: sockets, ready files
+   and the raw children's directories — depth is bounded).                 */
+static void
+s_remove_tree (const char *path, int depth)
+{
+    DIR *dir = depth > 0 ? opendir (path) : NULL;
+    if (dir) {
+        struct dirent *entry;
+        while ((entry = readdir (dir)) != NULL) {
+            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
+                continue;
+            char child[PATH_MAX];
+            s_format (child, sizeof child, "%s/%s", path, entry->d_name);
+            if (entry->d_type == DT_DIR)
+                s_remove_tree (child, depth - 1);
+            else
+                unlink (child);
+        }
+        closedir (dir);
+    }
+    rmdir (path);
 }
 
 static long
@@ -531,6 +581,11 @@ s_run_child (const s_config_t *cfg, char *const args[], int *status, char *err, 
     bool eof = false, timed_out = false, strays = false;
     while (!eof || !exited_at) {
         uint64_t now = s_now_ns ();
+        if (s_interrupted) {
+            kill (-pid, SIGKILL);
+            timed_out = true;
+            break;
+        }
         if (now > deadline) {
             timed_out = true;
             break;
@@ -591,7 +646,10 @@ s_run_child (const s_config_t *cfg, char *const args[], int *status, char *err, 
     s_running_group = 0;
     if (timed_out) {
         *status = -1;
-        s_format (err, err_size, "no result within %d s (killed)", cfg->timeout_s);
+        if (s_interrupted)
+            s_format (err, err_size, "interrupted");
+        else
+            s_format (err, err_size, "no result within %d s (killed)", cfg->timeout_s);
     } else if (strays)
         s_format (err, err_size, "ranks kept running after the launching process exited");
     return text;
@@ -686,18 +744,19 @@ s_progress (const char *format, ...)
     va_end (args);
 }
 
+/* pin: both ends bound to one CPU (the "raw1cpu" row, for reference). */
 static void
-s_measure_raw (const s_config_t *cfg, const char *transport)
+s_measure_raw (const s_config_t *cfg, const char *transport, bool pin)
 {
-    s_row_t *row = s_new_row ("raw", 2, transport, "");
+    s_row_t *row = s_new_row (pin ? "raw1cpu" : "raw", 2, transport, "");
     if (!row)
         return;
-    s_progress ("raw zmq round trip over %s ...", transport);
+    s_progress ("raw zmq round trip over %s%s ...", transport, pin ? " on one CPU" : "");
     char iters[32], warm[32], err[256];
     s_format (iters, sizeof iters, "%ld", cfg->raw_iterations);
     s_format (warm, sizeof warm, "%ld", cfg->raw_warmup);
     char *const args[] = { (char *) cfg->self, "--child", "raw", (char *) transport,
-                           iters, warm, NULL };
+                           iters, warm, pin ? "pin" : NULL, NULL };
     int status;
     char *text = s_run_child (cfg, args, &status, err, sizeof err);
     s_parse_child (text, status, err, &row, 1);
@@ -732,8 +791,8 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
 {
     char ready[PATH_MAX + 16];
     s_format (ready, sizeof ready, "%s/pmd.ready", dir);
-    char *const args[] = { (char *) pmd, "--bind", "tcp://127.0.0.1:*", "--ready-file", ready,
-                           NULL };
+    char *const args[] = { (char *) pmd,  "--bind",      "tcp://127.0.0.1:*", "--ready-file",
+                           ready,        "--log-level", "warn",             NULL };
     posix_spawnattr_t attr;
     posix_spawnattr_init (&attr);
     posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
@@ -745,13 +804,16 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
         s_format (err, err_size, "posix_spawn %s: %s", pmd, strerror (rc));
         return -1;
     }
-    s_pmd_pid = pid;
     uint64_t deadline = s_now_ns () + (uint64_t) (cfg->quick ? 15 : 30) * 1000000000u;
-    while (s_now_ns () < deadline) {
+    while (s_now_ns () < deadline && !s_interrupted) {
         int status;
         if (waitpid (pid, &status, WNOHANG) == pid) {
-            s_pmd_pid = 0;
-            s_format (err, err_size, "pmd exited before it was ready (status %d)", status);
+            if (WIFSIGNALED (status))
+                s_format (err, err_size, "pmd died of signal %d before it was ready",
+                          WTERMSIG (status));
+            else
+                s_format (err, err_size, "pmd exited with status %d before it was ready",
+                          WEXITSTATUS (status));
             return -1;
         }
         FILE *f = fopen (ready, "r");
@@ -772,7 +834,6 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
     }
     kill (pid, SIGKILL);
     s_reap (pid, 1000);
-    s_pmd_pid = 0;
     unlink (ready);
     s_format (err, err_size, "pmd did not write %s in time", ready);
     return -1;
@@ -783,7 +844,6 @@ s_stop_pmd (pid_t pid, char *note, size_t note_size)
 {
     kill (pid, SIGTERM);
     int status = s_reap (pid, 5000);
-    s_pmd_pid = 0;
     if (status == -1)
         s_format (note, note_size, "pmd ignored SIGTERM for 5 s and was killed");
     else if (WIFSIGNALED (status) && WTERMSIG (status) != SIGTERM)
@@ -831,7 +891,7 @@ s_measure_pmd (const s_config_t *cfg, char *note, size_t note_size)
         return;
     }
     setenv ("PM_ENDPOINT", endpoint, 1);
-    for (int i = 0; i < cfg->nranks; i++)
+    for (int i = 0; i < cfg->nranks && !s_interrupted; i++)
         s_measure_pm (cfg, cfg->ranks[i], "tcp", "pmd");
     unsetenv ("PM_ENDPOINT");
     s_stop_pmd (pid, note, note_size);
@@ -891,6 +951,7 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
             printf ("\n");
         last_transport = row->transport;
         const char *label = strcmp (row->what, "raw") == 0       ? "raw zmq DEALER<->ROUTER rtt"
+                            : strcmp (row->what, "raw1cpu") == 0 ? "  same, both ends on 1 CPU"
                             : strcmp (row->what, "barrier") == 0 ? "barrier"
                                                                  : "allreduce 1 double, sum";
         char transport[32];
@@ -898,8 +959,8 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
                   row->via);
         char ranks[16];
         s_format (ranks, sizeof ranks, "n=%d", row->ranks);
-        printf ("%-27s %5s  %-14s ", label, strcmp (row->what, "raw") == 0 ? "" : ranks,
-                transport);
+        bool raw_row = strncmp (row->what, "raw", 3) == 0;
+        printf ("%-27s %5s  %-14s ", label, raw_row ? "" : ranks, transport);
         if (!row->ok) {
             failures++;
             printf ("FAILED: %s\n", row->error);
@@ -907,7 +968,7 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
         }
         printf ("%9.1f %9.1f", s_us (row->st.p50), s_us (row->st.p99));
         const s_row_t *raw = s_raw_for (row->transport);
-        if (row == raw || !raw || !raw->ok || !raw->st.p50 || !raw->st.p99) {
+        if (raw_row || !raw || !raw->ok || !raw->st.p50 || !raw->st.p99) {
             printf ("\n");
             continue;
         }
@@ -946,6 +1007,15 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
                     cfg->ranks[i]);
             break;
         }
+    const s_row_t *raw = s_raw_for ("ipc"), *one = NULL;
+    for (int i = 0; i < s_nrows; i++)
+        if (strcmp (s_rows[i].what, "raw1cpu") == 0)
+            one = &s_rows[i];
+    if (raw && one && raw->ok && one->ok && one->st.p50 * 4 < raw->st.p50 * 3)
+        printf ("note: here a round trip between two CPUs costs %.1fx one on a single CPU: waking "
+                "an idle CPU is expensive (typical of VMs).  A pm group keeps more threads busy, so "
+                "ratios can come out below 1x; the 1-CPU row is the tighter floor\n",
+                (double) raw->st.p50 / (double) one->st.p50);
     if (pmd_note && pmd_note[0])
         printf ("note: %s\n", pmd_note);
     fflush (stdout);
@@ -998,9 +1068,10 @@ main (int argc, char *argv[])
     /* Internal entry points, re-executed by the driver. */
     if (argc >= 2 && strcmp (argv[1], "--child") == 0) {
         long a = 0, b = 0, c = 0;
-        if (argc == 6 && strcmp (argv[2], "raw") == 0 && s_parse_long (argv[4], 1, 100000000, &a)
+        if ((argc == 6 || (argc == 7 && strcmp (argv[6], "pin") == 0))
+            && strcmp (argv[2], "raw") == 0 && s_parse_long (argv[4], 1, 100000000, &a)
             && s_parse_long (argv[5], 0, 100000000, &b))
-            return s_child_raw (argv[3], a, b);
+            return s_child_raw (argv[3], a, b, argc == 7);
         if (argc == 6 && strcmp (argv[2], "pm") == 0 && s_parse_long (argv[3], 1, 100000, &a)
             && s_parse_long (argv[4], 1, 100000000, &b) && s_parse_long (argv[5], 0, 100000000, &c))
             return s_child_pm ((int) a, b, c);
@@ -1083,16 +1154,38 @@ main (int argc, char *argv[])
     sigaction (SIGTERM, &sa, NULL);
     sigaction (SIGHUP, &sa, NULL);
 
-    s_measure_raw (&cfg, "ipc");
-    for (int i = 0; i < cfg.nranks; i++)
-        s_measure_pm (&cfg, cfg.ranks[i], "ipc", "embedded");
+    /* One private directory for everything this run puts on disk: the raw
+       ipc sockets, pmd's ready file and, through TMPDIR, libpm's own ipc
+       sockets.  Removed at the end, interrupted or not.  ipc paths must fit
+       in sun_path (108 bytes), so a long TMPDIR is not used.               */
+    const char *tmp = getenv ("TMPDIR");
+    if (tmp && strlen (tmp) > 40)
+        unsetenv ("TMPDIR");
+    char run_dir[PATH_MAX];
+    s_make_temp_dir (run_dir, sizeof run_dir);
+    if (!run_dir[0]) {
+        fprintf (stderr, "pm-bench-latency: mkdtemp: %s\n", strerror (errno));
+        return 1;
+    }
+    setenv ("TMPDIR", run_dir, 1);
+
     char pmd_note[512] = "";
-    s_measure_raw (&cfg, "tcp");
-    if (!cfg.no_pmd)
+    s_measure_raw (&cfg, "ipc", false);
+    if (sysconf (_SC_NPROCESSORS_ONLN) > 1 && !s_interrupted)
+        s_measure_raw (&cfg, "ipc", true);
+    for (int i = 0; i < cfg.nranks && !s_interrupted; i++)
+        s_measure_pm (&cfg, cfg.ranks[i], "ipc", "embedded");
+    if (!s_interrupted)
+        s_measure_raw (&cfg, "tcp", false);
+    if (!cfg.no_pmd && !s_interrupted)
         s_measure_pmd (&cfg, pmd_note, sizeof pmd_note);
-    s_progress ("done");
+    s_remove_tree (run_dir, 3);
     if (isatty (STDERR_FILENO))
         fprintf (stderr, "\r\033[K");
+    if (s_interrupted) {
+        fprintf (stderr, "pm-bench-latency: interrupted (signal %d)\n", (int) s_interrupted);
+        return 128 + (int) s_interrupted;
+    }
     int failures = s_print_table (&cfg, pmd_note);
     return failures ? 1 : 0;
 }

@@ -49,6 +49,9 @@ struct pm_coord {
     zhashx_t *groups;            /* name → pm_group_t */
     pm_watch_t *orphans;         /* watches with no session yet */
     int epoll_fd;                /* every pidfd, so one poll item covers them all */
+    pm_watch_t **watch_by_fd;    /* live watches by pidfd: an event whose watch went
+                                    away earlier in the same batch finds NULL here */
+    size_t watch_table_size;
     pm_proc_id_t self_proc;
     uint64_t next_session_id;
     int64_t next_cron_ms;
@@ -148,13 +151,27 @@ s_watch_new (pm_coord_t *self, int fd, const char *group, int size, int rank, in
     watch->size = size;
     watch->rank = rank;
     watch->pid = pid;
-    struct epoll_event event = {.events = EPOLLIN, .data.ptr = watch};
+    if ((size_t) fd >= self->watch_table_size) {
+        size_t grown = (size_t) fd * 2 + 16;
+        pm_watch_t **table = realloc (self->watch_by_fd, grown * sizeof *table);
+        if (!table) {
+            close (fd);
+            free (watch);
+            return NULL;
+        }
+        memset (table + self->watch_table_size, 0,
+                (grown - self->watch_table_size) * sizeof *table);
+        self->watch_by_fd = table;
+        self->watch_table_size = grown;
+    }
+    struct epoll_event event = {.events = EPOLLIN, .data.fd = fd};
     if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) != 0) {
         pm_warn ("PM2002", "cannot watch pid %d: %s", pid, strerror (errno));
         close (fd);
         free (watch);
         return NULL;
     }
+    self->watch_by_fd[fd] = watch;
     return watch;
 }
 
@@ -173,6 +190,7 @@ s_watch_destroy (pm_coord_t *self, pm_watch_t **watch_p)
             watch->next->prev = watch->prev;
     }
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
+    self->watch_by_fd[watch->fd] = NULL;
     close (watch->fd);
     free (watch);
     *watch_p = NULL;
@@ -592,8 +610,13 @@ s_drain_watches (pm_coord_t *self)
 {
     struct epoll_event events[64];
     int n = epoll_wait (self->epoll_fd, events, 64, 0);
-    for (int i = 0; i < n; i++)
-        s_handle_watch (self, events[i].data.ptr);
+    for (int i = 0; i < n; i++) {
+        int fd = events[i].data.fd;
+        /* Handling one event may destroy the watch of a later one. */
+        pm_watch_t *watch = (size_t) fd < self->watch_table_size ? self->watch_by_fd[fd] : NULL;
+        if (watch)
+            s_handle_watch (self, watch);
+    }
 }
 
 static void
@@ -733,6 +756,7 @@ pm_coord_destroy (pm_coord_t **self_p)
     }
     if (self->epoll_fd >= 0)
         close (self->epoll_fd);
+    free (self->watch_by_fd);
     free (self);
     *self_p = NULL;
 }
