@@ -281,12 +281,15 @@ pm_client_collective (pm_client_t *self, const pm_coll_args_t *args, pm_coll_res
     zmq_msg_t frames[2];
     size_t nframes = 0;
     char too_big[160];
-    if (args->error == 0 && args->has_data && (int64_t) args->data_size > self->max_frame) {
+    size_t counts_bytes = args->counts ? (size_t) self->size * 8 : 0;
+    size_t largest = args->has_data && args->data_size > counts_bytes ? args->data_size
+                                                                      : counts_bytes;
+    if (args->error == 0 && (int64_t) largest > self->max_frame) {
         /* libzmq would drop the connection, and the round would never end:
            tell every rank instead.                                        */
         snprintf (too_big, sizeof too_big,
-                  "a payload of %zu bytes exceeds the coordinator's frame limit of %lld bytes",
-                  args->data_size, (long long) self->max_frame);
+                  "a frame of %zu bytes exceeds the coordinator's frame limit of %lld bytes",
+                  largest, (long long) self->max_frame);
         pm_msg_set (&msg, PM_KEY_CODE, PM_EINVAL);
         pm_msg_set_str (&msg, PM_KEY_TEXT, too_big);
     } else if (args->error < 0) {
