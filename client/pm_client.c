@@ -16,6 +16,7 @@
 #include "pm_log.h"
 #include "pm_msg.h"
 #include "pm_proc.h"
+#include "pm_zsys.h"
 
 struct pm_client {
     zsock_t *dealer;          /* data socket: HELLO, COLLECTIVE, BYE */
@@ -129,7 +130,7 @@ s_wait (pm_client_t *self, int64_t deadline_ms)
 pm_client_t *
 pm_client_new (const pm_client_config_t *config, int *code, char *err, size_t err_size)
 {
-    zsys_handler_set (NULL); /* libpm never takes over the program's signals */
+    pm_zsys_ready ();
     pm_client_t *self = calloc (1, sizeof *self);
     if (!self) {
         *code = PM_ENOMEM;

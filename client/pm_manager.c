@@ -14,6 +14,7 @@
 #include "pm_coord_actor.h"
 #include "pm_env.h"
 #include "pm_log.h"
+#include "pm_zsys.h"
 #include "pm_manager_internal.h"
 
 /* After a failed run, how long forked ranks may take to exit on their own. */
@@ -147,6 +148,7 @@ s_embed (pm_manager_t *pm, const char **binds, size_t nbind)
 static pm_manager_t *
 s_create_threads (pm_manager_t *pm, const char *endpoint)
 {
+    pm_zsys_ready (); /* before any rank thread makes a socket */
     pm->mode = PM_MODE_THREADS_LAUNCHER;
     pm->backend = "ConcurrentFutures";
     if (endpoint) {

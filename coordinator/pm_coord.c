@@ -19,6 +19,7 @@
 #include "pm_log.h"
 #include "pm_msg.h"
 #include "pm_proc.h"
+#include "pm_zsys.h"
 #include "pm_session.h"
 
 #define RECV_BATCH 256        /* messages handled per wake-up before polling again */
@@ -668,7 +669,7 @@ s_cron (pm_coord_t *self)
 pm_coord_t *
 pm_coord_new (const pm_coord_config_t *config, char *err, size_t err_size)
 {
-    zsys_handler_set (NULL); /* the embedding program owns its signals */
+    pm_zsys_ready ();
     pm_coord_t *self = calloc (1, sizeof *self);
     if (!self) {
         snprintf (err, err_size, "out of memory");

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pm_log.h"
+#include "pm_zsys.h"
 
 typedef struct {
     pm_coord_config_t config;
@@ -69,7 +70,7 @@ zactor_t *
 pm_coord_actor_new (const pm_coord_config_t *config, char *first_endpoint, size_t endpoint_size,
                     char *err, size_t err_size)
 {
-    zsys_handler_set (NULL);
+    pm_zsys_ready ();
     s_args_t args;
     memset (&args, 0, sizeof args);
     args.config = *config;

@@ -127,6 +127,80 @@ pm_msg_encode (const pm_msg_t *msg, char *buf, size_t size)
     return rc == 0 ? out.used : 0;
 }
 
+#define MSGPACK_DEPTH_MAX 4 /* header array > body map > value: deeper is malformed */
+
+/* Reads a big-endian length of width bytes at data[*offset]. */
+static bool
+s_read_length (const uint8_t *data, size_t size, size_t *offset, int width, uint64_t *length)
+{
+    if (size - *offset < (size_t) width)
+        return false;
+    uint64_t value = 0;
+    for (int i = 0; i < width; i++)
+        value = (value << 8) | data[(*offset)++];
+    *length = value;
+    return true;
+}
+
+/* Walks one msgpack object without allocating, refusing what msgpack-c
+   would otherwise trust: a container that declares more elements than
+   there are bytes left (msgpack-c allocates for the declared count before
+   reading one), too deep a nesting, and the reserved byte 0xc1.  The walk
+   is bounded by the frame size: every element consumes at least one byte. */
+static bool
+s_msgpack_sane (const uint8_t *data, size_t size, size_t *offset, int depth)
+{
+    if (depth > MSGPACK_DEPTH_MAX || *offset >= size)
+        return false;
+    uint8_t byte = data[(*offset)++];
+    uint64_t skip = 0, elements = 0;
+    if (byte <= 0x7f || byte >= 0xe0 || byte == 0xc0 || byte == 0xc2 || byte == 0xc3)
+        return true; /* fixint, nil, bool */
+    if (byte >= 0x80 && byte <= 0x8f)
+        elements = 2 * (uint64_t) (byte & 0x0f);
+    else if (byte >= 0x90 && byte <= 0x9f)
+        elements = byte & 0x0f;
+    else if (byte >= 0xa0 && byte <= 0xbf)
+        skip = byte & 0x1f;
+    else {
+        switch (byte) {
+        case 0xc4: case 0xd9: if (!s_read_length (data, size, offset, 1, &skip)) return false; break;
+        case 0xc5: case 0xda: if (!s_read_length (data, size, offset, 2, &skip)) return false; break;
+        case 0xc6: case 0xdb: if (!s_read_length (data, size, offset, 4, &skip)) return false; break;
+        case 0xc7: if (!s_read_length (data, size, offset, 1, &skip)) return false; skip++; break;
+        case 0xc8: if (!s_read_length (data, size, offset, 2, &skip)) return false; skip++; break;
+        case 0xc9: if (!s_read_length (data, size, offset, 4, &skip)) return false; skip++; break;
+        case 0xca: case 0xce: case 0xd2: skip = 4; break;
+        case 0xcb: case 0xcf: case 0xd3: skip = 8; break;
+        case 0xcc: case 0xd0: skip = 1; break;
+        case 0xcd: case 0xd1: skip = 2; break;
+        case 0xd4: skip = 2; break;
+        case 0xd5: skip = 3; break;
+        case 0xd6: skip = 5; break;
+        case 0xd7: skip = 9; break;
+        case 0xd8: skip = 17; break;
+        case 0xdc: if (!s_read_length (data, size, offset, 2, &elements)) return false; break;
+        case 0xdd: if (!s_read_length (data, size, offset, 4, &elements)) return false; break;
+        case 0xde:
+            if (!s_read_length (data, size, offset, 2, &elements)) return false;
+            elements *= 2;
+            break;
+        case 0xdf:
+            if (!s_read_length (data, size, offset, 4, &elements)) return false;
+            elements *= 2;
+            break;
+        default: return false; /* 0xc1: never used */
+        }
+    }
+    if (skip > size - *offset || elements > size - *offset)
+        return false;
+    *offset += (size_t) skip;
+    for (uint64_t i = 0; i < elements; i++)
+        if (!s_msgpack_sane (data, size, offset, depth + 1))
+            return false;
+    return true;
+}
+
 static bool
 s_as_uint (const msgpack_object *obj, uint64_t *value)
 {
@@ -144,6 +218,11 @@ pm_msg_decode (pm_msg_t *msg, const void *data, size_t size, char *why, size_t w
     if (size == 0 || size > PM_HEADER_MAX) {
         snprintf (why, why_size, "header frame of %zu bytes (limit %d)", size,
                   PM_HEADER_MAX);
+        return PM_EPROTO;
+    }
+    size_t scanned = 0;
+    if (!s_msgpack_sane (data, size, &scanned, 1) || scanned != size) {
+        snprintf (why, why_size, "not one well-formed msgpack object within %zu bytes", size);
         return PM_EPROTO;
     }
     msgpack_unpacked result;

@@ -270,6 +270,33 @@ Test (codec, malformed_headers_are_refused, .timeout = 10)
     cr_assert (strstr (why, "99") != NULL, "reason: %s", why);
 }
 
+/* Containers that claim more elements than the frame holds are refused
+   before msgpack-c would allocate for them. */
+Test (codec, lying_container_counts_are_refused, .timeout = 10)
+{
+    static const uint8_t huge_map[] = {0x95, 0xcd, 0xa7, 0xb1, 0x01, 0x01, 0x01,
+                                       0xdf, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t huge_array[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+    static const uint8_t huge_string[] = {0x95, 0xcd, 0xa7, 0xb1, 0x01, 0x01, 0x01,
+                                          0x81, 0x01, 0xdb, 0x7f, 0xff, 0xff, 0xff};
+    uint8_t deep[64];
+    for (size_t i = 0; i < sizeof deep; i++)
+        deep[i] = 0x91; /* [[[[...]]]] */
+    struct {
+        const uint8_t *data;
+        size_t size;
+    } cases[] = {{huge_map, sizeof huge_map},
+                 {huge_array, sizeof huge_array},
+                 {huge_string, sizeof huge_string},
+                 {deep, sizeof deep}};
+    for (size_t i = 0; i < 4; i++) {
+        pm_msg_t back;
+        char why[160];
+        cr_assert_eq (pm_msg_decode (&back, cases[i].data, cases[i].size, why, sizeof why),
+                      PM_EPROTO, "case %zu accepted", i);
+    }
+}
+
 Test (codec, unknown_scalar_keys_are_skipped, .timeout = 10)
 {
     char buf[256], why[160];

@@ -772,20 +772,24 @@ static void check_allreduce (ctx_t *c)
     }
 }
 
-/* Values whose sum/product depends on the order of combination: the result
+/* Values whose sum/product depends on the order of combination (full
+   53-bit mantissas, magnitudes over 24 binades, mixed signs): the result
    must be the left fold in rank order, ((x0 op x1) op x2) ...             */
 static double order_val (pm_op_t op, int rank, size_t i)
 {
+    uint64_t h = (uint64_t) (rank + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t) (i + 1) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    h *= 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 32;
+    double frac = (double) (h >> 11) / 9007199254740992.0; /* [0, 1), 53 bits */
     if (op == PM_PROD)
-        return 1.0 + 0.1 * (double) ((rank * 5 + (int) i) % 7) + 1e-3 * (double) (rank + 1);
-    static const double scale[] = {1.0, 1e-3, 1e8, 0.37, 3e16};
-    return ((double) ((rank * 7 + (int) i * 3) % 11) + 0.1 * (double) (i + 1)) *
-           scale[(rank + (int) i) % 5] * (rank % 2 ? -1.0 : 1.0);
+        return 1.0 + frac;
+    return (1.0 + frac) * (double) (1u << ((h >> 3) % 24)) * ((h & 1) ? -1.0 : 1.0);
 }
 
 static void check_rank_order (ctx_t *c)
 {
-    const size_t count = 16;
+    const size_t count = 64;
     const pm_dtype_t ts[] = {PM_FLOAT32, PM_FLOAT64};
     const pm_op_t ops[] = {PM_SUM, PM_PROD};
     for (size_t ti = 0; ti < 2; ti++) {

@@ -23,6 +23,10 @@
       gather-arrays | gatherv | scatterv | allgather
                 rank 1's count differs from counts[1] → PM_EINVAL on every
                 rank (gather-arrays: with the seed's message).
+      join      (ranks started by hand against a pmd, with fewer processes
+                than PM_SIZE) the first collective → PM_ETIMEDOUT once the
+                coordinator's join timeout passes (bound: PM_FAILURE_MAX_MS,
+                default 10000 ms).
 
     Outcomes go to files in a directory (PM_FAILURE_OUTDIR, else a fresh
     temporary one): pid-R when rank R starts, rank-R with its outcome.  The
@@ -58,11 +62,13 @@ typedef enum {
     S_GATHER_ARRAYS,
     S_GATHERV,
     S_SCATTERV,
-    S_ALLGATHER
+    S_ALLGATHER,
+    S_JOIN
 } scenario_t;
 
 static const char *SCENARIOS[] = {"kill",          "stop",    "early",    "mismatch",
-                                  "gather-arrays", "gatherv", "scatterv", "allgather"};
+                                  "gather-arrays", "gatherv", "scatterv", "allgather",
+                                  "join"};
 #define NSCENARIOS ((int) (sizeof SCENARIOS / sizeof SCENARIOS[0]))
 
 static scenario_t g_scenario;
@@ -321,6 +327,18 @@ static int scenario_sizes (pm_manager_t *pm, int rank, int n)
     return ok ? 0 : 1;
 }
 
+/* the group never completes: the first collective must fail, not hang */
+static int scenario_join (pm_manager_t *pm, int rank, int n)
+{
+    long t0 = now_ms ();
+    int rc = pm_barrier (pm);
+    long ms = now_ms () - t0;
+    bool ok = rc == PM_ETIMEDOUT && ms <= g_max_ms;
+    outcome (rank, ok, rc, ms, "pm_barrier in a group of %d that never completes: expected PM_ETIMEDOUT within %ld ms; last error: %s",
+             n, g_max_ms, rc == PM_OK ? "-" : last_error (pm));
+    return ok ? 0 : 1;
+}
+
 static int rank_fn (pm_manager_t *pm, void *arg)
 {
     (void) arg;
@@ -338,6 +356,7 @@ static int rank_fn (pm_manager_t *pm, void *arg)
     case S_STOP: return scenario_death (pm, rank, n);
     case S_EARLY: return scenario_early (pm, rank, n);
     case S_MISMATCH: return scenario_mismatch (pm, rank, n);
+    case S_JOIN: return scenario_join (pm, rank, n);
     default: return scenario_sizes (pm, rank, n);
     }
 }
@@ -480,7 +499,9 @@ static void set_max_ms (void)
     if (e && *e)
         g_max_ms = atol (e);
     else
-        g_max_ms = g_scenario == S_STOP ? 8000 : g_scenario == S_KILL || g_scenario == S_EARLY ? 2000 : 20000;
+        g_max_ms = g_scenario == S_STOP || g_scenario == S_JOIN ? 8000
+                   : g_scenario == S_KILL || g_scenario == S_EARLY ? 2000
+                                                                  : 20000;
 }
 
 static int usage (const char *argv0)
@@ -643,9 +664,23 @@ int main (int argc, char **argv)
     int rc = pm_run (pm, rank_fn, NULL);
     int size = pm_number_of_worker_processes (pm);
     bool forked = !child && !launched && strcasecmp (pm_backend_name (pm), "MultiProcessing") == 0;
+    int rank = pm_get_rank (pm);
     pm_destroy (&pm);
-    if (child || launched)
+    if (child)
         return rc ? 1 : 0;
+    if (launched) {
+        if (own_outdir) {
+            /* started by hand, not by the driver: report this rank alone */
+            char name[32], buf[1024];
+            snprintf (name, sizeof name, "rank-%d", rank);
+            if (read_file (name, buf, sizeof buf))
+                printf ("pm-failure %s: rank %d: %s\n", SCENARIOS[g_scenario], rank, buf);
+            else
+                printf ("pm-failure %s: rank %d: FAIL: no outcome\n", SCENARIOS[g_scenario], rank);
+            remove_outdir ();
+        }
+        return rc ? 1 : 0;
+    }
 
     /* the checking process: MultiProcessing parent, threads, serial */
     int bad = check_outcomes (size);
