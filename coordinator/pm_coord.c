@@ -692,7 +692,10 @@ pm_coord_new (const pm_coord_config_t *config, char *err, size_t err_size)
     self->router_handle = zsock_resolve (self->router);
     int on = 1;
     int64_t max_frame = config->max_frame;
-    int hwm = 0; /* results are bounded by the groups; never drop one for a HWM */
+    /* Bounded queues per peer: a rank has at most one round in flight, so
+       only a peer that floods (or never reads) ever reaches these; libzmq
+       then stops reading from it, and replies to it fail and are logged. */
+    int hwm = 10000;
     zmq_setsockopt (self->router_handle, ZMQ_ROUTER_MANDATORY, &on, sizeof on);
     zmq_setsockopt (self->router_handle, ZMQ_ROUTER_HANDOVER, &on, sizeof on);
     zmq_setsockopt (self->router_handle, ZMQ_MAXMSGSIZE, &max_frame, sizeof max_frame);
