@@ -363,7 +363,9 @@ s_thread_rank (void *arg)
         free (pm);
         return NULL;
     }
+    pm->run_owned = true;
     job->result = job->fn (pm, job->arg);
+    pm->run_owned = false;
     pm_destroy (&pm);
     return NULL;
 }
@@ -420,6 +422,12 @@ pm_destroy (pm_manager_t **pm_p)
     if (!pm_p || !*pm_p)
         return;
     pm_manager_t *pm = *pm_p;
+    if (pm->run_owned) {
+        /* The rank function got this manager from pm_run, which frees it. */
+        pm_warn ("PM3005", "pm_destroy called on a rank manager inside pm_run: ignored");
+        *pm_p = NULL;
+        return;
+    }
     bool failed = pm->client && pm_client_failed (pm->client);
     pm_client_destroy (&pm->client);
     if (pm->nchildren)

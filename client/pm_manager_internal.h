@@ -30,6 +30,7 @@ struct pm_manager {
     pid_t *children;           /* forked ranks (MultiProcessing parent only) */
     int *child_fds;            /* their pidfds (-1 if none) */
     int nchildren;
+    bool run_owned;            /* a rank thread's manager: pm_run destroys it */
     int last_code;
     char last_error[1024];
 };

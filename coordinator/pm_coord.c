@@ -176,20 +176,28 @@ s_watch_new (pm_coord_t *self, int fd, const char *group, int size, int rank, in
     return watch;
 }
 
+/* Takes a watch off the orphan list (a session adopts it, or it goes). */
+static void
+s_orphan_remove (pm_coord_t *self, pm_watch_t *watch)
+{
+    if (!watch->orphan)
+        return;
+    if (watch->prev)
+        watch->prev->next = watch->next;
+    else
+        self->orphans = watch->next;
+    if (watch->next)
+        watch->next->prev = watch->prev;
+    watch->orphan = false;
+}
+
 static void
 s_watch_destroy (pm_coord_t *self, pm_watch_t **watch_p)
 {
     pm_watch_t *watch = *watch_p;
     if (!watch)
         return;
-    if (watch->orphan) {
-        if (watch->prev)
-            watch->prev->next = watch->next;
-        else
-            self->orphans = watch->next;
-        if (watch->next)
-            watch->next->prev = watch->prev;
-    }
+    s_orphan_remove (self, watch);
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, watch->fd, NULL);
     self->watch_by_fd[watch->fd] = NULL;
     close (watch->fd);
@@ -358,13 +366,7 @@ s_handle_hello (pm_coord_t *self, const uint8_t *route, size_t route_size, const
     for (pm_watch_t *watch = self->orphans; watch; watch = watch->next) {
         if (watch->rank == rank && watch->pid == session->proc.pid
             && strcmp (watch->group, msg->group) == 0) {
-            if (watch->prev)
-                watch->prev->next = watch->next;
-            else
-                self->orphans = watch->next;
-            if (watch->next)
-                watch->next->prev = watch->prev;
-            watch->orphan = false;
+            s_orphan_remove (self, watch);
             box->watch = watch;
             break;
         }

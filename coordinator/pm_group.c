@@ -248,17 +248,34 @@ s_round_error (pm_round_t *round, int code, const char *fmt, ...)
     va_end (args);
 }
 
+/* What a contribution says it is. */
+typedef struct {
+    int kind, dtype, op, root;
+    int64_t count;
+} s_signature_t;
+
+static s_signature_t
+s_signature_of (const pm_msg_t *msg)
+{
+    s_signature_t sig = {
+        .kind = (int) pm_msg_get (msg, PM_KEY_KIND, 0),
+        .dtype = (int) pm_msg_get (msg, PM_KEY_DTYPE, PM_BYTE),
+        .op = (int) pm_msg_get (msg, PM_KEY_OP, 0),
+        .root = (int) pm_msg_get (msg, PM_KEY_ROOT, 0),
+        .count = pm_msg_get (msg, PM_KEY_COUNT, 0),
+    };
+    return sig;
+}
+
 /* Checks one contribution's shape; returns false with the round error set. */
 static bool
 s_validate (pm_group_t *self, int rank, const pm_msg_t *msg, zmq_msg_t *frames,
             size_t nframes)
 {
     pm_round_t *round = &self->round;
-    int kind = (int) pm_msg_get (msg, PM_KEY_KIND, 0);
-    int dtype = (int) pm_msg_get (msg, PM_KEY_DTYPE, PM_BYTE);
-    int op = (int) pm_msg_get (msg, PM_KEY_OP, 0);
-    int root = (int) pm_msg_get (msg, PM_KEY_ROOT, 0);
-    int64_t count = pm_msg_get (msg, PM_KEY_COUNT, 0);
+    s_signature_t sig = s_signature_of (msg);
+    int kind = sig.kind, dtype = sig.dtype, op = sig.op, root = sig.root;
+    int64_t count = sig.count;
     if (kind < 1 || kind > PM_COLL_KIND_MAX || !pm_dtype_valid (dtype) || !pm_op_valid (op)
         || count < 0 || (s_kind_rooted (kind) && (root < 0 || root >= self->size))) {
         s_round_error (round, PM_EPROTO, "rank %d sent a malformed collective", rank);
@@ -307,11 +324,9 @@ static void
 s_check_signature (pm_group_t *self, int rank, const pm_msg_t *msg)
 {
     pm_round_t *round = &self->round;
-    int kind = (int) pm_msg_get (msg, PM_KEY_KIND, 0);
-    int dtype = (int) pm_msg_get (msg, PM_KEY_DTYPE, PM_BYTE);
-    int op = (int) pm_msg_get (msg, PM_KEY_OP, 0);
-    int root = (int) pm_msg_get (msg, PM_KEY_ROOT, 0);
-    int64_t count = pm_msg_get (msg, PM_KEY_COUNT, 0);
+    s_signature_t sig = s_signature_of (msg);
+    int kind = sig.kind, dtype = sig.dtype, op = sig.op, root = sig.root;
+    int64_t count = sig.count;
     if (round->arrived == 0) {
         round->kind = kind;
         round->dtype = dtype;
