@@ -159,6 +159,49 @@ int pm_reduce (pm_manager_t *pm, const void *send, void *recv, size_t count, pm_
 int pm_allreduce (pm_manager_t *pm, const void *send, void *recv, size_t count, pm_dtype_t t,
                   pm_op_t op);
 
+/* ---- sweeps: run a model over parameter rows ---------------------------- */
+#include "pm_model.h"
+
+typedef enum {
+    PM_SCHEDULE_STATIC = 0,  /* numpy.array_split of the rows by rank (the seed's MPI split) */
+    PM_SCHEDULE_DYNAMIC = 1, /* ranks pull chunks from the coordinator (not available yet) */
+} pm_schedule_t;
+/* Schedule of later pm_scatter calls on this manager (default static). */
+int pm_set_schedule (pm_manager_t *pm, pm_schedule_t schedule);
+
+/* Collective.  Root passes all_parameters (rows x cols doubles, row-major);
+   the other ranks' arguments are ignored (pass NULL, 0, 0).  Every rank
+   builds the model once, evaluates its share of the rows, and keeps its
+   LocalResults for pm_gather.  A row whose execute fails gets NaN outputs
+   and success 0; it never fails the sweep.  Returns PM_EINVAL (on every
+   rank) if the model cannot be built on some rank, or if root passed no
+   parameters with rows > 0.                                              */
+int pm_scatter (pm_manager_t *pm, const pm_model_t *model, const double *all_parameters,
+                size_t rows, size_t cols);
+
+/* One rank's results: the seed's LocalResults, plus each row's position in
+   the sweep and its success flag.                                        */
+typedef struct {
+    int process_number;          /* rank that evaluated these rows */
+    size_t rows, cols, noutputs;
+    const size_t *sample_index;  /* rows entries: row numbers in all_parameters */
+    const double *parameters;    /* rows x cols */
+    const double *outputs;       /* rows x noutputs; NaN where a row failed */
+    const unsigned char *success; /* rows entries: 1 evaluated, 0 failed */
+} pm_local_results_t;
+
+typedef struct pm_results pm_results_t;
+/* Collective.  Root gets every rank's LocalResults, sorted so that their
+   concatenation is sample order; the other ranks get their own.          */
+int pm_gather (pm_manager_t *pm, pm_results_t **results);
+size_t pm_results_count (const pm_results_t *results);
+const pm_local_results_t *pm_results_get (const pm_results_t *results, size_t index);
+/* Rows over all entries. */
+size_t pm_results_rows (const pm_results_t *results);
+size_t pm_results_output_count (const pm_results_t *results);
+const char *pm_results_output_name (const pm_results_t *results, size_t index);
+void pm_results_destroy (pm_results_t **results_p);
+
 /* ---- logging ------------------------------------------------------------ */
 typedef enum {
     PM_LOG_ERROR = 0,
