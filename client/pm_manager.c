@@ -429,6 +429,7 @@ pm_destroy (pm_manager_t **pm_p)
         return;
     }
     bool failed = pm->client && pm_client_failed (pm->client);
+    pm_sweep_free (pm);
     pm_client_destroy (&pm->client);
     if (pm->nchildren)
         pm_launch_reap (pm, failed ? PM_ABORT_GRACE_MS : -1);

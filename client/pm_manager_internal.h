@@ -31,6 +31,8 @@ struct pm_manager {
     int *child_fds;            /* their pidfds (-1 if none) */
     int nchildren;
     bool run_owned;            /* a rank thread's manager: pm_run destroys it */
+    pm_schedule_t schedule;    /* of later pm_scatter calls */
+    struct pm_sweep_local *sweep; /* this rank's results of the last pm_scatter */
     int last_code;
     char last_error[1024];
 };
@@ -38,6 +40,9 @@ struct pm_manager {
 /* Record a failure on pm (code + printf text) and return code. */
 int pm_fail (pm_manager_t *pm, int code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
+
+/* Free pm->sweep (pm_sweep.c). */
+void pm_sweep_free (pm_manager_t *pm);
 
 /* Fork size-1 child ranks (see pm_launch.c).  In the parent returns 0 with
    *rank = 0 and the children recorded in pm; in a child returns 0 with its
