@@ -366,3 +366,42 @@ pm_client_failed (const pm_client_t *self)
 {
     return self->lost || self->group_failed;
 }
+
+int
+pm_client_send (pm_client_t *self, const pm_msg_t *msg, zmq_msg_t *frames, size_t nframes,
+                char *err, size_t err_size)
+{
+    if (self->lost) {
+        for (size_t i = 0; i < nframes; i++)
+            zmq_msg_close (&frames[i]);
+        snprintf (err, err_size, "%s", self->lost_why);
+        return PM_EPEERLOST;
+    }
+    int rc = pm_msg_send (self->handle, NULL, 0, msg, frames, nframes, 0);
+    if (rc != 0) {
+        snprintf (err, err_size, "cannot send to the coordinator: %s", zmq_strerror (-rc));
+        return PM_ESYS;
+    }
+    return 0;
+}
+
+int
+pm_client_receive (pm_client_t *self, pm_msg_t *msg, pm_coll_result_t *frames, char *err,
+                   size_t err_size)
+{
+    frames->frames = NULL;
+    frames->nframes = 0;
+    while (true) {
+        int ready = s_wait (self, -1);
+        if (ready == PM_EPEERLOST) {
+            snprintf (err, err_size, "%s", self->lost_why);
+            return PM_EPEERLOST;
+        }
+        if (ready < 0) {
+            snprintf (err, err_size, "waiting for the coordinator failed");
+            return ready;
+        }
+        if (s_recv (self, msg, frames) == 0)
+            return 0;
+    }
+}

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#include "pm_msg.h"
+
 typedef struct pm_client pm_client_t;
 
 typedef struct {
@@ -49,6 +51,14 @@ void pm_client_destroy (pm_client_t **self_p);
 int pm_client_collective (pm_client_t *self, const pm_coll_args_t *args,
                           pm_coll_result_t *result, char *err, size_t err_size);
 void pm_coll_result_close (pm_coll_result_t *result);
+/* Send any message (frames consumed).  0 or a PM_E* code with err. */
+int pm_client_send (pm_client_t *self, const pm_msg_t *msg, zmq_msg_t *frames, size_t nframes,
+                    char *err, size_t err_size);
+/* Wait for the next message from the coordinator (any type).  0, or
+   PM_EPEERLOST when the coordinator is lost.                           */
+int pm_client_receive (pm_client_t *self, pm_msg_t *msg, pm_coll_result_t *frames, char *err,
+                       size_t err_size);
+
 /* Whether the coordinator or the group was lost (a run that failed). */
 bool pm_client_failed (const pm_client_t *self);
 

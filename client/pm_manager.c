@@ -295,6 +295,7 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
     if (pm_env_str ("PM_RANK")) {
         if (!group)
             snprintf (pm->group, sizeof pm->group, "default");
+        pm->schedule = PM_SCHEDULE_DYNAMIC;
         return s_create_from_environment (pm, endpoint);
     }
     if (pm_env_str ("PM_SIZE"))
@@ -302,6 +303,7 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
 
     if (number_of_subprocesses <= 1)
         return pm; /* serial, whatever the keyword */
+    pm->schedule = PM_SCHEDULE_DYNAMIC; /* a coordinator exists from here on */
 
     char keyword[64];
     s_lower (parallel_back_end, keyword, sizeof keyword);
@@ -348,6 +350,7 @@ s_thread_rank (void *arg)
         return NULL;
     }
     pm->mode = PM_MODE_THREAD_RANK;
+    pm->schedule = launcher->schedule;
     pm->backend = launcher->backend;
     pm->rank = job->rank;
     pm->size = launcher->size;

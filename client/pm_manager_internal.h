@@ -32,6 +32,7 @@ struct pm_manager {
     int nchildren;
     bool run_owned;            /* a rank thread's manager: pm_run destroys it */
     pm_schedule_t schedule;    /* of later pm_scatter calls */
+    uint64_t sweep_seq;        /* dynamic sweeps started by this rank (every rank counts alike) */
     struct pm_sweep_local *sweep; /* this rank's results of the last pm_scatter */
     int last_code;
     char last_error[1024];

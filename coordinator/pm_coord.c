@@ -20,6 +20,7 @@
 #include "pm_msg.h"
 #include "pm_proc.h"
 #include "pm_zsys.h"
+#include "pm_sched.h"
 #include "pm_session.h"
 
 #define RECV_BATCH 256        /* messages handled per wake-up before polling again */
@@ -493,6 +494,26 @@ s_handle_message (pm_coord_t *self, zmq_msg_t *frames, size_t nframes)
         for (size_t i = 2; i < nframes; i++)
             zmq_msg_init (&frames[i]);
         return;
+    case PM_MSG_SWEEP_OPEN:
+    case PM_MSG_TASK_REQUEST:
+    case PM_MSG_TASK_DONE:
+    case PM_MSG_SWEEP_GATHER: {
+        if (!session) {
+            s_reply_error (self, route, route_size, msg.seq, PM_EPROTO,
+                           "not registered: send HELLO first");
+            return;
+        }
+        pm_sched_t *sched = pm_group_sched (session->group);
+        if (!sched) {
+            s_reply_error (self, route, route_size, msg.seq, PM_ENOMEM,
+                           "coordinator out of memory");
+            return;
+        }
+        pm_sched_handle (sched, self->router_handle, session, &msg, &frames[2], ndata);
+        for (size_t i = 2; i < nframes; i++)
+            zmq_msg_init (&frames[i]);
+        return;
+    }
     case PM_MSG_BYE:
         if (session) {
             char text[PM_TEXT_MAX];

@@ -9,6 +9,7 @@
 #include "pm.h"
 #include "pm_dtype.h"
 #include "pm_log.h"
+#include "pm_sched.h"
 
 #define GATHER_MISMATCH_TEXT "Gathering arrays to root cannot be done with mismatched sizes"
 
@@ -44,6 +45,7 @@ struct pm_group {
     char fail_text[PM_TEXT_MAX + 1];
     uint64_t seq;            /* step of the current round (first is 1) */
     pm_round_t round;
+    pm_sched_t *sched;       /* dynamic sweeps, NULL until the first one */
 };
 
 static const char *
@@ -126,6 +128,7 @@ pm_group_destroy (pm_group_t **self_p)
     if (self->round.contributed && self->round.has_data && self->round.data
         && self->round.recv_count)
         s_round_reset (self);
+    pm_sched_destroy (&self->sched);
     free (self->members);
     free (self->ever_joined);
     free (self->round.contributed);
@@ -154,6 +157,14 @@ pm_session_t *
 pm_group_member (const pm_group_t *self, int rank)
 {
     return rank >= 0 && rank < self->size ? self->members[rank] : NULL;
+}
+
+pm_sched_t *
+pm_group_sched (pm_group_t *self)
+{
+    if (!self->sched)
+        self->sched = pm_sched_new (self->size);
+    return self->sched;
 }
 
 bool
@@ -212,6 +223,8 @@ pm_group_leave (pm_group_t *self, void *router, pm_session_t *session, const cha
         return;
     self->members[rank] = NULL;
     self->live--;
+    if (self->sched)
+        pm_sched_member_left (self->sched, router, rank, !strstr (text, "left the group"));
     if (self->live == 0)
         self->emptied_ms = now_ms;
     /* A member that leaves can never contribute again, so a round can never

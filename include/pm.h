@@ -164,15 +164,17 @@ int pm_allreduce (pm_manager_t *pm, const void *send, void *recv, size_t count, 
 
 typedef enum {
     PM_SCHEDULE_STATIC = 0,  /* numpy.array_split of the rows by rank (the seed's MPI split) */
-    PM_SCHEDULE_DYNAMIC = 1, /* ranks pull chunks from the coordinator (not available yet) */
+    PM_SCHEDULE_DYNAMIC = 1, /* ranks pull chunks from the coordinator; survives lost ranks */
 } pm_schedule_t;
-/* Schedule of later pm_scatter calls on this manager (default static). */
+/* Schedule of later pm_scatter calls on this manager.  Default: dynamic
+   where a coordinator exists (every backend but Serial), static otherwise. */
 int pm_set_schedule (pm_manager_t *pm, pm_schedule_t schedule);
 
-/* Collective.  Root passes all_parameters (rows x cols doubles, row-major);
-   the other ranks' arguments are ignored (pass NULL, 0, 0).  Every rank
-   builds the model once, evaluates its share of the rows, and keeps its
-   LocalResults for pm_gather.  A row whose execute fails gets NaN outputs
+/* Root passes all_parameters (rows x cols doubles, row-major); the other
+   ranks' arguments are ignored (pass NULL, 0, 0).  Every rank builds the
+   model once, evaluates its share of the rows (static: numpy.array_split;
+   dynamic: chunks it pulls until none are left), and keeps its LocalResults
+   for pm_gather.  A row whose execute fails gets NaN outputs
    and success 0; it never fails the sweep.  Returns PM_EINVAL (on every
    rank) if the model cannot be built on some rank, or if root passed no
    parameters with rows > 0.                                              */
@@ -191,8 +193,12 @@ typedef struct {
 } pm_local_results_t;
 
 typedef struct pm_results pm_results_t;
-/* Collective.  Root gets every rank's LocalResults, sorted so that their
-   concatenation is sample order; the other ranks get their own.          */
+/* Root gets every rank's LocalResults, sorted so that their concatenation
+   is sample order; the other ranks get their own.  Static schedule: a
+   collective.  Dynamic schedule: root waits until every row is in (rows of
+   a rank that died were redone by others; pm_results_lost_* name it) and
+   the others return at once; entries are runs of consecutive rows done by
+   one rank.                                                              */
 int pm_gather (pm_manager_t *pm, pm_results_t **results);
 size_t pm_results_count (const pm_results_t *results);
 const pm_local_results_t *pm_results_get (const pm_results_t *results, size_t index);
@@ -200,6 +206,9 @@ const pm_local_results_t *pm_results_get (const pm_results_t *results, size_t in
 size_t pm_results_rows (const pm_results_t *results);
 size_t pm_results_output_count (const pm_results_t *results);
 const char *pm_results_output_name (const pm_results_t *results, size_t index);
+/* Ranks that were lost with unfinished rows during a dynamic sweep. */
+size_t pm_results_lost_count (const pm_results_t *results);
+int pm_results_lost_rank (const pm_results_t *results, size_t index);
 void pm_results_destroy (pm_results_t **results_p);
 
 /* ---- logging ------------------------------------------------------------ */

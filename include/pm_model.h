@@ -6,7 +6,7 @@
     the calling program (pm_model_new).
 
     Plugin ABI, version 1.  A shared object exports, under a symbol prefix
-    (default "pm_model_"):
+    (default "pm_plugin_", chosen not to clash with libpm's own pm_model_* calls):
 
         int   PREFIX_abi_version (void);                       // returns 1
         void *PREFIX_build (const pm_model_args_t *args, char *err, size_t err_size);
@@ -29,7 +29,7 @@ extern "C" {
 #endif
 
 #define PM_MODEL_ABI_VERSION 1
-#define PM_MODEL_DEFAULT_PREFIX "pm_model_"
+#define PM_MODEL_DEFAULT_PREFIX "pm_plugin_"
 
 /* Build arguments: key=value pairs, as given on pm-sweep's command line. */
 typedef struct {

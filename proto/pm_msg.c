@@ -72,8 +72,10 @@ pm_msg_set_str (pm_msg_t *msg, pm_msg_key_t key, const char *text)
 const char *
 pm_msg_type_name (uint32_t type)
 {
-    static const char *names[] = {"?",     "HELLO", "WELCOME", "HEARTBEAT",    "COLLECTIVE",
-                                  "RESULT", "ERROR", "BYE",     "STATUS", "STATUS_REPLY"};
+    static const char *names[] = {"?",          "HELLO",        "WELCOME",     "HEARTBEAT",
+                                  "COLLECTIVE", "RESULT",       "ERROR",       "BYE",
+                                  "STATUS",     "STATUS_REPLY", "SWEEP_OPEN",  "TASK_REQUEST",
+                                  "TASK",       "TASK_DONE",    "SWEEP_GATHER", "SWEEP_RESULTS"};
     return type <= PM_MSG_TYPE_MAX ? names[type] : "?";
 }
 

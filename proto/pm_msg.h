@@ -32,7 +32,13 @@ typedef enum {
     PM_MSG_BYE = 7,
     PM_MSG_STATUS = 8,
     PM_MSG_STATUS_REPLY = 9,
-    PM_MSG_TYPE_MAX = 9
+    PM_MSG_SWEEP_OPEN = 10,    /* root → coord: the rows of a dynamic sweep */
+    PM_MSG_TASK_REQUEST = 11,  /* rank → coord: give me a chunk */
+    PM_MSG_TASK = 12,          /* coord → rank: a chunk (COUNT 0: the sweep is complete) */
+    PM_MSG_TASK_DONE = 13,     /* rank → coord: a chunk's outputs */
+    PM_MSG_SWEEP_GATHER = 14,  /* root → coord: every row's outputs, once complete */
+    PM_MSG_SWEEP_RESULTS = 15, /* coord → root: the answer */
+    PM_MSG_TYPE_MAX = 15
 } pm_msg_type_t;
 
 /* Body keys.  Strings: GROUP, BOOT_ID, HOST, TEXT; all others integers. */
@@ -60,7 +66,13 @@ typedef enum {
     PM_KEY_SESSIONS = 21,
     PM_KEY_DROPPED = 22,
     PM_KEY_MAX_FRAME = 23,
-    PM_KEY_MAX = 24
+    PM_KEY_COLS = 24,
+    PM_KEY_OUTPUTS = 25,
+    PM_KEY_FIRST = 26,
+    PM_KEY_ELAPSED_US = 27,
+    PM_KEY_CHUNK = 28,
+    PM_KEY_LOST = 29,
+    PM_KEY_MAX = 30
 } pm_msg_key_t;
 
 /* HELLO flags */
