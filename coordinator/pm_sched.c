@@ -258,25 +258,22 @@ s_park (pm_sched_t *self, pm_session_t *session, uint64_t sweep)
     self->parked[self->nparked++] = (s_waiter_t){session, sweep};
 }
 
-/* Serves parked requests while there is work. */
+/* Serves parked requests, oldest first, while there is work: one pass. */
 static void
 s_serve_parked (pm_sched_t *self, void *router)
 {
-    size_t i = 0;
-    while (i < self->nparked && (self->nrequeued > 0 || self->next_row < self->rows)) {
-        if (self->parked[i].sweep != self->sweep) {
-            i++; /* for a sweep not open yet: keep it */
-            continue;
-        }
+    size_t kept = 0, i = 0;
+    for (; i < self->nparked; i++) {
         s_waiter_t waiter = self->parked[i];
-        memmove (self->parked + i, self->parked + i + 1,
-                 (self->nparked - i - 1) * sizeof *self->parked);
-        self->nparked--;
-        if (!s_assign (self, router, waiter.session)) {
-            s_park (self, waiter.session, waiter.sweep); /* out of memory: wait again */
-            break;
+        bool work = self->nrequeued > 0 || self->next_row < self->rows;
+        if (waiter.sweep == self->sweep && self->open && work) {
+            if (s_assign (self, router, waiter.session))
+                continue;
+            /* out of memory: this one and the rest wait for the next chance */
         }
+        self->parked[kept++] = waiter;
     }
+    self->nparked = kept;
 }
 
 static void
