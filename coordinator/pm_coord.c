@@ -22,6 +22,7 @@
 #include "pm_zsys.h"
 #include "pm_sched.h"
 #include "pm_session.h"
+#include "pm_workers.h"
 
 #define RECV_BATCH 256        /* messages handled per wake-up before polling again */
 #define CRON_MS 100           /* liveness and timeout checks, at most this often */
@@ -59,6 +60,7 @@ struct pm_coord {
     int64_t next_cron_ms;
     pm_coord_stats_t stats;
     zlistx_t *exiting;           /* s_exit_t: sessions whose process exited */
+    pm_workers_t *workers;       /* pm-worker daemons and remote launches */
     uint64_t dropped_unlogged;   /* malformed frames since the last log line */
     int64_t dropped_logged_ms;
 };
@@ -473,6 +475,14 @@ s_handle_message (pm_coord_t *self, zmq_msg_t *frames, size_t nframes)
     if (session)
         session->last_seen_ms = s_now ();
     size_t ndata = nframes - 2;
+    bool maybe_worker = msg.type >= PM_MSG_WORKER_HELLO || msg.type == PM_MSG_HEARTBEAT
+                        || (msg.type == PM_MSG_BYE && !session);
+    if (maybe_worker
+        && pm_workers_handle (self->workers, route, route_size, key, &msg, &frames[2], ndata)) {
+        for (size_t i = 2; i < nframes; i++)
+            zmq_msg_init (&frames[i]); /* taken over */
+        return;
+    }
     switch (msg.type) {
     case PM_MSG_HELLO:
         if (ndata)
@@ -685,8 +695,22 @@ s_cron (pm_coord_t *self)
             s_group_forget (self, group);
     }
     zlistx_destroy (&dead);
+    pm_workers_cron (self->workers, now);
     self->stats.groups = zhashx_size (self->groups);
     self->stats.sessions = zhashx_size (self->sessions_by_id);
+}
+
+static void
+s_workers_lost (void *arg, const char *group, int size, int rank, const char *how)
+{
+    pm_coord_rank_lost (arg, group, size, rank, how);
+}
+
+static uint64_t
+s_next_id (void *arg)
+{
+    pm_coord_t *self = arg;
+    return ++self->next_session_id;
 }
 
 pm_coord_t *
@@ -737,6 +761,23 @@ pm_coord_new (const pm_coord_config_t *config, char *err, size_t err_size)
             snprintf (resolved, sizeof resolved, "%s", config->bind[i]);
         self->endpoints[self->nendpoints++] = strdup (resolved);
     }
+    pm_workers_config_t workers_config = {
+        .router = self->router_handle,
+        .heartbeat_ivl_ms = config->heartbeat_ivl_ms,
+        .heartbeat_timeout_ms = config->heartbeat_timeout_ms,
+        .max_frame = config->max_frame,
+        .coordinator = &self->self_proc,
+        .lost = s_workers_lost,
+        .lost_arg = self,
+        .next_id = s_next_id,
+        .next_id_arg = self,
+    };
+    self->workers = pm_workers_new (&workers_config);
+    if (!self->workers) {
+        snprintf (err, err_size, "out of memory");
+        pm_coord_destroy (&self);
+        return NULL;
+    }
     self->next_cron_ms = s_now () + CRON_MS;
     return self;
 }
@@ -758,6 +799,7 @@ pm_coord_destroy (pm_coord_t **self_p)
         }
         zlistx_destroy (&all);
     }
+    pm_workers_destroy (&self->workers);
     while (self->orphans) {
         pm_watch_t *watch = self->orphans;
         s_watch_destroy (self, &watch);

@@ -40,7 +40,7 @@ pm_msg_init (pm_msg_t *msg, pm_msg_type_t type, uint64_t seq)
 bool
 pm_msg_has (const pm_msg_t *msg, pm_msg_key_t key)
 {
-    return key > 0 && key < PM_KEY_MAX && (msg->present & (1u << key));
+    return key > 0 && key < PM_KEY_MAX && (msg->present & ((uint64_t) 1 << key));
 }
 
 int64_t
@@ -55,7 +55,7 @@ pm_msg_set (pm_msg_t *msg, pm_msg_key_t key, int64_t value)
     if (key <= 0 || key >= PM_KEY_MAX || s_key_is_string (key))
         return;
     msg->num[key] = value;
-    msg->present |= 1u << key;
+    msg->present |= (uint64_t) 1 << key;
 }
 
 void
@@ -66,7 +66,7 @@ pm_msg_set_str (pm_msg_t *msg, pm_msg_key_t key, const char *text)
     if (!slot || !text)
         return;
     snprintf (slot, limit + 1, "%s", text);
-    msg->present |= 1u << key;
+    msg->present |= (uint64_t) 1 << key;
 }
 
 const char *
@@ -75,7 +75,9 @@ pm_msg_type_name (uint32_t type)
     static const char *names[] = {"?",          "HELLO",        "WELCOME",     "HEARTBEAT",
                                   "COLLECTIVE", "RESULT",       "ERROR",       "BYE",
                                   "STATUS",     "STATUS_REPLY", "SWEEP_OPEN",  "TASK_REQUEST",
-                                  "TASK",       "TASK_DONE",    "SWEEP_GATHER", "SWEEP_RESULTS"};
+                                  "TASK",       "TASK_DONE",    "SWEEP_GATHER", "SWEEP_RESULTS",
+                                  "WORKER_HELLO", "LAUNCH_REQUEST", "LAUNCH",   "LAUNCH_REPLY",
+                                  "OUTPUT",     "RANK_EXIT",    "KILL"};
     return type <= PM_MSG_TYPE_MAX ? names[type] : "?";
 }
 
@@ -104,7 +106,7 @@ pm_msg_encode (const pm_msg_t *msg, char *buf, size_t size)
     msgpack_packer_init (&pk, &out, s_fixed_write);
     int fields = 0;
     for (int key = 1; key < PM_KEY_MAX; key++)
-        if (msg->present & (1u << key))
+        if (msg->present & ((uint64_t) 1 << key))
             fields++;
     int rc = msgpack_pack_array (&pk, 5);
     rc |= msgpack_pack_uint16 (&pk, PM_PROTO_SIGNATURE);
@@ -113,7 +115,7 @@ pm_msg_encode (const pm_msg_t *msg, char *buf, size_t size)
     rc |= msgpack_pack_uint64 (&pk, msg->seq);
     rc |= msgpack_pack_map (&pk, (size_t) fields);
     for (int key = 1; key < PM_KEY_MAX && rc == 0; key++) {
-        if (!(msg->present & (1u << key)))
+        if (!(msg->present & ((uint64_t) 1 << key)))
             continue;
         rc |= msgpack_pack_uint8 (&pk, (uint8_t) key);
         if (s_key_is_string (key)) {
@@ -290,7 +292,7 @@ pm_msg_decode (pm_msg_t *msg, const void *data, size_t size, char *why, size_t w
             }
             continue;
         }
-        if (msg->present & (1u << key)) {
+        if (msg->present & ((uint64_t) 1 << key)) {
             reason = "duplicate body key";
             goto malformed;
         }
@@ -320,7 +322,7 @@ pm_msg_decode (pm_msg_t *msg, const void *data, size_t size, char *why, size_t w
             reason = "integer field has the wrong type";
             goto malformed;
         }
-        msg->present |= 1u << key;
+        msg->present |= (uint64_t) 1 << key;
     }
     msgpack_unpacked_destroy (&result);
     return 0;

@@ -38,7 +38,14 @@ typedef enum {
     PM_MSG_TASK_DONE = 13,     /* rank → coord: a chunk's outputs */
     PM_MSG_SWEEP_GATHER = 14,  /* root → coord: every row's outputs, once complete */
     PM_MSG_SWEEP_RESULTS = 15, /* coord → root: the answer */
-    PM_MSG_TYPE_MAX = 15
+    PM_MSG_WORKER_HELLO = 16,  /* pm-worker → coord: register slots */
+    PM_MSG_LAUNCH_REQUEST = 17, /* pm-run → coord: place and start ranks on workers */
+    PM_MSG_LAUNCH = 18,        /* coord → pm-worker: start one rank */
+    PM_MSG_LAUNCH_REPLY = 19,  /* coord → pm-run: placed, or why not */
+    PM_MSG_OUTPUT = 20,        /* pm-worker → coord → pm-run: a rank's stdout/stderr bytes */
+    PM_MSG_RANK_EXIT = 21,     /* pm-worker → coord → pm-run: a rank's exit status */
+    PM_MSG_KILL = 22,          /* pm-run → coord → pm-worker: signal a group's ranks */
+    PM_MSG_TYPE_MAX = 22
 } pm_msg_type_t;
 
 /* Body keys.  Strings: GROUP, BOOT_ID, HOST, TEXT; all others integers. */
@@ -72,7 +79,10 @@ typedef enum {
     PM_KEY_ELAPSED_US = 27,
     PM_KEY_CHUNK = 28,
     PM_KEY_LOST = 29,
-    PM_KEY_MAX = 30
+    PM_KEY_SLOTS = 30,
+    PM_KEY_STREAM = 31,
+    PM_KEY_SIGNAL = 32,
+    PM_KEY_MAX = 33
 } pm_msg_key_t;
 
 /* HELLO flags */
@@ -94,7 +104,7 @@ typedef enum {
 typedef struct {
     uint32_t type;
     uint64_t seq;
-    uint32_t present;            /* bit (1 << key) for each key present */
+    uint64_t present;            /* bit (1 << key) for each key present */
     int64_t num[PM_KEY_MAX];     /* integer values by key */
     char group[PM_GROUP_MAX + 1];
     char boot_id[PM_BOOT_ID_MAX + 1];

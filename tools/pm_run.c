@@ -20,6 +20,7 @@
 #include "pm_env.h"
 #include "pm_log.h"
 #include "pm_msg.h"
+#include "pm_zsys.h"
 #include <czmq.h>
 
 extern char **environ;
@@ -32,8 +33,10 @@ s_usage (FILE *out)
              "Start N ranks of PROGRAM on this host, each with PM_RANK, PM_SIZE, PM_ENDPOINT\n"
              "and PM_GROUP set, and wait for them.\n\n"
              "  -n, --np N                number of ranks (required)\n"
-             "  -e, --endpoint EP         use the pmd at EP (default: $PM_ENDPOINT, else an\n"
-             "                            embedded coordinator)\n"
+             "  -e, --endpoint EP         start the ranks here, joined through the pmd at EP\n"
+             "                            (default: $PM_ENDPOINT, else an embedded coordinator)\n"
+             "  -c, --connect EP          ask the pmd at EP to place the ranks on the slots of\n"
+             "                            its pm-workers; their output is streamed back here\n"
              "  -g, --group NAME          group name (default: unique per run)\n"
              "      --abort-timeout MS    after a rank fails, how long the others may take to\n"
              "                            finish before they are terminated (default 10000)\n"
@@ -108,6 +111,159 @@ s_signal_all (s_rank_t *ranks, int n, int sig)
             kill (-ranks[r].pid, sig);
 }
 
+/* pm-run --connect: pmd places the ranks on pm-workers, which stream
+   their output and exit statuses back through it.                      */
+static int
+s_run_remote (const char *endpoint, const char *group, int n, char **program,
+              int64_t abort_timeout)
+{
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    sigprocmask (SIG_BLOCK, &signals, NULL);
+    int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
+    pm_zsys_ready ();
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    void *handle = zsock_resolve (dealer);
+    if (signal_fd < 0 || zmq_connect (handle, endpoint) != 0) {
+        fprintf (stderr, "pm-run: cannot connect to %s: %s\n", endpoint, zmq_strerror (errno));
+        zsock_destroy (&dealer);
+        return 1;
+    }
+    /* argv as NUL-separated strings, and where to run. */
+    size_t argv_size = 0;
+    for (char **arg = program; *arg; arg++)
+        argv_size += strlen (*arg) + 1;
+    zmq_msg_t frames[2];
+    zmq_msg_init_size (&frames[0], argv_size);
+    char *at = zmq_msg_data (&frames[0]);
+    for (char **arg = program; *arg; arg++) {
+        size_t len = strlen (*arg) + 1;
+        memcpy (at, *arg, len);
+        at += len;
+    }
+    char cwd[4096] = "/";
+    if (!getcwd (cwd, sizeof cwd))
+        snprintf (cwd, sizeof cwd, "/");
+    zmq_msg_init_size (&frames[1], strlen (cwd) + 1);
+    memcpy (zmq_msg_data (&frames[1]), cwd, strlen (cwd) + 1);
+    pm_msg_t request;
+    pm_msg_init (&request, PM_MSG_LAUNCH_REQUEST, 1);
+    pm_msg_set_str (&request, PM_KEY_GROUP, group);
+    pm_msg_set (&request, PM_KEY_SIZE, n);
+    pm_msg_send (handle, NULL, 0, &request, frames, 2, 0);
+
+    int *status = calloc ((size_t) n, sizeof *status);
+    uint8_t *done = calloc ((size_t) n, 1);
+    int left = n, first_failure = 0, first_failed_rank = -1, escalation = 0;
+    bool placed = false;
+    int64_t deadline = pm_clock_ms () + 30000; /* for the placement answer */
+    int64_t last_heard = pm_clock_ms (), next_ping = last_heard + 1000;
+    while (left > 0 && status && done) {
+        int64_t now = pm_clock_ms ();
+        if (deadline >= 0 && now >= deadline) {
+            if (!placed) {
+                fprintf (stderr, "pm-run: no answer from %s within 30 s\n", endpoint);
+                first_failure = 1;
+                break;
+            }
+            /* A rank failed and the others did not finish: stop them. */
+            pm_msg_t kill_msg;
+            pm_msg_init (&kill_msg, PM_MSG_KILL, 0);
+            pm_msg_set_str (&kill_msg, PM_KEY_GROUP, group);
+            pm_msg_set (&kill_msg, PM_KEY_SIGNAL, escalation++ ? SIGKILL : SIGTERM);
+            pm_msg_send (handle, NULL, 0, &kill_msg, NULL, 0, 0);
+            pm_warn ("PM4004", "terminating %d remaining rank(s)", left);
+            deadline = now + 2000;
+            continue;
+        }
+        if (placed && now >= next_ping) {
+            /* pmd's liveness: any answer will do. */
+            pm_msg_t ping;
+            pm_msg_init (&ping, PM_MSG_STATUS, 0);
+            pm_msg_send (handle, NULL, 0, &ping, NULL, 0, ZMQ_DONTWAIT);
+            next_ping = now + 1000;
+        }
+        if (placed && now - last_heard > 5000) {
+            fprintf (stderr, "pm-run: lost the coordinator at %s\n", endpoint);
+            first_failure = first_failure ? first_failure : 1;
+            break;
+        }
+        zmq_pollitem_t items[2] = {{handle, 0, ZMQ_POLLIN, 0}, {NULL, signal_fd, ZMQ_POLLIN, 0}};
+        long timeout = 200;
+        if (zmq_poll (items, 2, timeout) < 0)
+            continue;
+        if (items[1].revents & ZMQ_POLLIN) {
+            struct signalfd_siginfo info;
+            if (read (signal_fd, &info, sizeof info) == (ssize_t) sizeof info) {
+                pm_msg_t kill_msg;
+                pm_msg_init (&kill_msg, PM_MSG_KILL, 0);
+                pm_msg_set_str (&kill_msg, PM_KEY_GROUP, group);
+                pm_msg_set (&kill_msg, PM_KEY_SIGNAL, escalation++ ? SIGKILL : SIGTERM);
+                pm_msg_send (handle, NULL, 0, &kill_msg, NULL, 0, 0);
+                if (!first_failure)
+                    first_failure = 128 + (int) info.ssi_signo;
+                deadline = pm_clock_ms () + 2000;
+            }
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
+        zmsg_t *raw = zmsg_recv (dealer);
+        zframe_t *header = raw ? zmsg_pop (raw) : NULL;
+        pm_msg_t msg;
+        char why[160];
+        if (!header || pm_msg_decode (&msg, zframe_data (header), zframe_size (header), why, sizeof why) != 0) {
+            zframe_destroy (&header);
+            zmsg_destroy (&raw);
+            continue;
+        }
+        zframe_destroy (&header);
+        last_heard = pm_clock_ms ();
+        int rank = (int) pm_msg_get (&msg, PM_KEY_RANK, -1);
+        if (msg.type == PM_MSG_LAUNCH_REPLY) {
+            int code = (int) pm_msg_get (&msg, PM_KEY_CODE, PM_EPROTO);
+            if (code != 0) {
+                fprintf (stderr, "pm-run: %s refused the launch: %s\n", endpoint, msg.text);
+                first_failure = 1;
+                zmsg_destroy (&raw);
+                break;
+            }
+            pm_info ("PM4005", "%s", msg.text);
+            placed = true;
+            deadline = -1;
+        } else if (msg.type == PM_MSG_OUTPUT && rank >= 0 && rank < n) {
+            zframe_t *data = zmsg_first (raw);
+            if (data) {
+                FILE *out = pm_msg_get (&msg, PM_KEY_STREAM, 1) == 2 ? stderr : stdout;
+                fwrite (zframe_data (data), 1, zframe_size (data), out);
+                fflush (out);
+            }
+        } else if (msg.type == PM_MSG_RANK_EXIT && rank >= 0 && rank < n && !done[rank]) {
+            done[rank] = 1;
+            left--;
+            status[rank] = (int) pm_msg_get (&msg, PM_KEY_CODE, 1);
+            if (status[rank] != 0) {
+                pm_warn ("PM4003", "rank %d %s", rank, msg.text[0] ? msg.text : "failed");
+                if (!first_failure) {
+                    first_failure = status[rank];
+                    first_failed_rank = rank;
+                    if (left > 0)
+                        deadline = pm_clock_ms () + abort_timeout;
+                }
+            }
+        }
+        zmsg_destroy (&raw);
+    }
+    if (first_failure && first_failed_rank >= 0)
+        fprintf (stderr, "pm-run: rank %d failed (exit status %d)\n", first_failed_rank, first_failure);
+    free (status);
+    free (done);
+    zsock_destroy (&dealer);
+    close (signal_fd);
+    return first_failure;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -118,6 +274,7 @@ main (int argc, char **argv)
     static const struct option options[] = {
         {"np", required_argument, NULL, 'n'},
         {"endpoint", required_argument, NULL, 'e'},
+        {"connect", required_argument, NULL, 'c'},
         {"group", required_argument, NULL, 'g'},
         {"abort-timeout", required_argument, NULL, OPT_ABORT},
         {"log-level", required_argument, NULL, 'l'},
@@ -126,7 +283,8 @@ main (int argc, char **argv)
     };
     int opt;
     /* '+': stop at the program name, its options are its own. */
-    while ((opt = getopt_long (argc, argv, "+n:e:g:l:h", options, NULL)) != -1) {
+    const char *connect_to = NULL;
+    while ((opt = getopt_long (argc, argv, "+n:e:c:g:l:h", options, NULL)) != -1) {
         switch (opt) {
         case 'n':
             if (!pm_parse_int64 (optarg, 1, 100000, &np)) {
@@ -136,6 +294,7 @@ main (int argc, char **argv)
             }
             break;
         case 'e': endpoint = optarg; break;
+        case 'c': connect_to = optarg; break;
         case 'g':
             if (strlen (optarg) == 0 || strlen (optarg) > PM_GROUP_MAX) {
                 fprintf (stderr, "pm-run: --group needs 1 to %d bytes\n", PM_GROUP_MAX);
@@ -181,6 +340,9 @@ main (int argc, char **argv)
         snprintf (group, sizeof group, "%s", group_arg);
     else
         snprintf (group, sizeof group, "pm-run-%d-%s", (int) getpid (), nonce);
+
+    if (connect_to)
+        return s_run_remote (connect_to, group, n, program, abort_timeout);
 
     /* Signals are read from a signalfd; children get a clean mask back. */
     sigset_t signals, empty;

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# pmd + two pm-workers on loopback: placement across workers, streamed
+# output, refusal when slots run out, a SIGKILLed worker mid-run (its ranks
+# die with it, pm-run fails and stops the rest), clean SIGTERM of workers
+# and pmd, and no process left behind.  Every wait has a deadline.
+# usage: test_workers.sh PMD PM_WORKER PM_RUN PM_DEMO
+set -uo pipefail
+pmd=$1 worker=$2 pmrun=$3 demo=$4
+tmp=$(mktemp -d)
+pids=()
+cleanup () {
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null; done
+  pkill -9 -f "$tmp/marker" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+fail () { echo "test_workers: FAIL: $*"; exit 1; }
+wait_for () { # wait_for SECONDS COMMAND...: poll a condition with a deadline
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.05; done
+}
+
+"$pmd" --bind 'tcp://127.0.0.1:*' --ready-file "$tmp/ready" --heartbeat-timeout 1500 \
+  --log-level warn 2>"$tmp/pmd.log" & pids+=($!); pmd_pid=$!
+wait_for 20 test -s "$tmp/ready" || fail "pmd did not start"
+ep=$(head -1 "$tmp/ready")
+"$worker" --connect "$ep" --slots 2 --log-level info 2>"$tmp/w1.log" & pids+=($!); w1=$!
+"$worker" --connect "$ep" --slots 2 --log-level info 2>"$tmp/w2.log" & pids+=($!); w2=$!
+wait_for 20 grep -q PM6007 "$tmp/w1.log" || fail "worker 1 did not register"
+wait_for 20 grep -q PM6007 "$tmp/w2.log" || fail "worker 2 did not register"
+
+# 1. four ranks over two workers: the demo's output comes back through pmd
+timeout 60 "$pmrun" -n 4 --connect "$ep" -- "$demo" >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/out" "$tmp/err"; fail "pm-run --connect of pm-demo failed"; }
+grep -q "backend pm-run with 4 rank(s)" "$tmp/out" || fail "no streamed output"
+grep -q "pm-demo: ok" "$tmp/out" || fail "pm-demo did not finish"
+grep -q "started rank" "$tmp/w1.log" && grep -q "started rank" "$tmp/w2.log" \
+  || fail "ranks were not spread over both workers"
+
+# 2. more ranks than slots: refused, clearly
+if timeout 30 "$pmrun" -n 5 --connect "$ep" -- "$demo" >/dev/null 2>"$tmp/err"; then
+  fail "5 ranks on 4 slots were accepted"
+fi
+grep -q "not enough slots" "$tmp/err" || fail "no clear refusal: $(cat "$tmp/err")"
+
+# 3. SIGKILL a worker mid-run: pm-run fails, the other ranks are stopped
+ln -sf "$(command -v sleep)" "$tmp/marker"
+timeout 60 "$pmrun" -n 4 --abort-timeout 1000 --connect "$ep" -- "$tmp/marker" 60 \
+  >/dev/null 2>"$tmp/err" & run=$!
+wait_for 20 bash -c "[[ \$(pgrep -f '$tmp/marke[r]' | wc -l) -ge 4 ]]" || fail "ranks did not start"
+kill -9 "$w1"
+wait "$run"; status=$?
+((status != 0 && status != 124)) || fail "pm-run exit $status after a worker was killed"
+grep -q "lost with its pm-worker" "$tmp/err" || fail "pm-run did not name the lost worker: $(cat "$tmp/err")"
+wait_for 20 bash -c "! pgrep -f '$tmp/marke[r]' >/dev/null" || fail "ranks left behind"
+
+# 4. clean stop: SIGTERM the live worker and pmd; both exit 0
+kill -TERM "$w2"; wait "$w2" || fail "pm-worker did not exit 0 on SIGTERM"
+kill -TERM "$pmd_pid"; wait "$pmd_pid" || fail "pmd did not exit 0 on SIGTERM"
+echo "test_workers: ok"
