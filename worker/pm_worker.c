@@ -359,9 +359,15 @@ s_handle_pmd (s_worker_t *self)
         s_signal_ranks (self, msg.group, (int) pm_msg_get (&msg, PM_KEY_SIGNAL, SIGTERM));
         break;
     case PM_MSG_ERROR:
+        if (self->registered && !self->stopping) {
+            /* pmd restarted (or dropped us): register again at once. */
+            pm_warn ("PM6012", "pmd no longer knows this worker (%s): registering again",
+                     msg.text);
+            s_connect (self);
+            break;
+        }
         pm_error ("PM6008", "pmd refused: %s", msg.text);
-        if (!self->registered)
-            self->last_heard = 0; /* retry after the timeout */
+        self->last_heard = 0; /* retry after the timeout */
         break;
     default: break;
     }

@@ -54,7 +54,14 @@ wait "$run"; status=$?
 grep -q "lost with its pm-worker" "$tmp/err" || fail "pm-run did not name the lost worker: $(cat "$tmp/err")"
 wait_for 20 bash -c "! pgrep -f '$tmp/marke[r]' >/dev/null" || fail "ranks left behind"
 
-# 4. clean stop: SIGTERM the live worker and pmd; both exit 0
+# 4. pmd restarts at the same endpoint: the worker registers again, ranks run
+kill -TERM "$pmd_pid"; wait "$pmd_pid" || fail "pmd did not exit 0 on SIGTERM"
+"$pmd" --bind "$ep" --heartbeat-timeout 1500 --log-level warn 2>>"$tmp/pmd.log" & pids+=($!); pmd_pid=$!
+wait_for 30 bash -c "[[ \$(grep -c PM6007 '$tmp/w2.log') -ge 2 ]]" || fail "worker 2 did not register again"
+timeout 30 "$pmrun" -n 2 --connect "$ep" -- "$demo" >"$tmp/out" 2>"$tmp/err" \
+  || { cat "$tmp/err"; fail "pm-run after the pmd restart failed"; }
+
+# 5. clean stop: SIGTERM the live worker and pmd; both exit 0
 kill -TERM "$w2"; wait "$w2" || fail "pm-worker did not exit 0 on SIGTERM"
 kill -TERM "$pmd_pid"; wait "$pmd_pid" || fail "pmd did not exit 0 on SIGTERM"
 echo "test_workers: ok"
