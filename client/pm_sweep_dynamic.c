@@ -51,6 +51,28 @@ s_open (pm_manager_t *pm, uint64_t sweep, const double *rows_data, size_t rows, 
     return rc ? pm_fail (pm, rc, "%s", err) : 0;
 }
 
+/* Only root knows the sweep's width up front; the others learn it from the
+   coordinator's TASKs (before their first row).                         */
+static int
+s_learn_cols (pm_manager_t *pm, struct pm_sweep_local *local, const pm_msg_t *task, size_t rows)
+{
+    int64_t cols = pm_msg_get (task, PM_KEY_COLS, 0);
+    if (local->rows > 0 || cols <= 0 || (size_t) cols == local->cols)
+        return 0;
+    struct pm_sweep_local *sized = pm_sweep_local_new (rows, (size_t) cols, local->noutputs,
+                                                        (const char *const *) local->output_names);
+    if (!sized)
+        return pm_fail (pm, PM_ENOMEM, "pm_scatter: out of memory");
+    sized->schedule = local->schedule;
+    sized->sweep_id = local->sweep_id;
+    /* Swap the contents: the caller keeps its pointer. */
+    struct pm_sweep_local old = *local;
+    *local = *sized;
+    *sized = old;
+    pm_sweep_local_destroy (&sized);
+    return 0;
+}
+
 /* Evaluates the chunk in a TASK, appends it to local, sends TASK_DONE. */
 static int
 s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_local *local,
@@ -58,6 +80,9 @@ s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_
 {
     size_t first = (size_t) pm_msg_get (task, PM_KEY_FIRST, 0);
     size_t count = (size_t) pm_msg_get (task, PM_KEY_COUNT, 0);
+    int rc = s_learn_cols (pm, local, task, count);
+    if (rc)
+        return rc;
     size_t cols = local->cols, noutputs = local->noutputs;
     if (frames->nframes != 1 || zmq_msg_size (&frames->frames[0]) != count * cols * sizeof (double))
         return pm_fail (pm, PM_EPROTO, "the coordinator sent a malformed chunk");
@@ -91,7 +116,7 @@ s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_
             count * noutputs * sizeof (double));
     memcpy (zmq_msg_data (&parts[1]), local->success + base, count);
     char err[256];
-    int rc = pm_client_send (pm->client, &done, parts, 2, err, sizeof err);
+    rc = pm_client_send (pm->client, &done, parts, 2, err, sizeof err);
     return rc ? pm_fail (pm, rc, "%s", err) : 0;
 }
 
@@ -170,6 +195,7 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
             rc = pm_fail (pm, code, "pm_scatter: %s", msg.text[0] ? msg.text : pm_strerror (code));
         } else if (pm_msg_get (&msg, PM_KEY_COUNT, 0) == 0) {
             complete = true; /* nothing left: the other request is answered the same way */
+            rc = s_learn_cols (pm, local, &msg, 0);
         } else {
             rc = s_work (pm, model, state, local, sweep, &msg, &frames);
             if (rc == 0 && !complete) {

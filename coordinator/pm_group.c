@@ -162,8 +162,14 @@ pm_group_member (const pm_group_t *self, int rank)
 pm_sched_t *
 pm_group_sched (pm_group_t *self)
 {
-    if (!self->sched)
+    if (!self->sched) {
         self->sched = pm_sched_new (self->size);
+        /* Ranks gone before the first sweep message: rank 0's absence
+           matters, nobody would ever gather.                          */
+        for (int r = 0; self->sched && r < self->size; r++)
+            if (self->ever_joined[r] && !self->members[r])
+                pm_sched_mark_left (self->sched, r);
+    }
     return self->sched;
 }
 

@@ -105,7 +105,7 @@ pm_sched_destroy (pm_sched_t **self_p)
 
 static void
 s_send_task (void *router, pm_session_t *session, uint64_t sweep, int code, const char *text,
-             size_t chunk, size_t first, size_t count, zmq_msg_t *data)
+             size_t chunk, size_t first, size_t count, size_t cols, zmq_msg_t *data)
 {
     pm_msg_t msg;
     pm_msg_init (&msg, PM_MSG_TASK, sweep);
@@ -113,6 +113,8 @@ s_send_task (void *router, pm_session_t *session, uint64_t sweep, int code, cons
     if (text)
         pm_msg_set_str (&msg, PM_KEY_TEXT, text);
     pm_msg_set (&msg, PM_KEY_CHUNK, (int64_t) chunk);
+    if (cols)
+        pm_msg_set (&msg, PM_KEY_COLS, (int64_t) cols);
     pm_msg_set (&msg, PM_KEY_FIRST, (int64_t) first);
     pm_msg_set (&msg, PM_KEY_COUNT, (int64_t) count);
     pm_session_send (router, session, &msg, data, data ? 1 : 0);
@@ -177,7 +179,8 @@ s_assign (pm_sched_t *self, void *router, pm_session_t *session)
         return false;
     memcpy (zmq_msg_data (&data), (const char *) zmq_msg_data (&self->params) + chunk->first * row_bytes,
             chunk->count * row_bytes);
-    s_send_task (router, session, self->sweep, 0, NULL, id, chunk->first, chunk->count, &data);
+    s_send_task (router, session, self->sweep, 0, NULL, id, chunk->first, chunk->count, self->cols,
+                 &data);
     return true;
 }
 
@@ -239,7 +242,7 @@ s_release_parked (pm_sched_t *self, void *router, int code, const char *text)
             self->parked[kept++] = self->parked[i]; /* a later sweep's: keep */
         else
             s_send_task (router, self->parked[i].session, self->parked[i].sweep, code, text, 0,
-                         0, 0, NULL);
+                         0, 0, self->parked[i].sweep == self->sweep ? self->cols : 0, NULL);
     }
     self->nparked = kept;
 }
@@ -310,7 +313,7 @@ s_open (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     for (size_t i = 0; i < self->nparked; i++) {
         if (self->parked[i].sweep < self->sweep)
             s_send_task (router, self->parked[i].session, self->parked[i].sweep, 0, NULL, 0, 0,
-                         0, NULL);
+                         0, 0, NULL);
         else
             self->parked[kept++] = self->parked[i];
     }
@@ -370,12 +373,13 @@ pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm
     case PM_MSG_TASK_DONE: s_done (self, router, session, msg, frames, nframes); break;
     case PM_MSG_TASK_REQUEST:
         if (msg->seq < self->sweep || (msg->seq == self->sweep && s_complete (self)))
-            s_send_task (router, session, msg->seq, 0, NULL, 0, 0, 0, NULL); /* nothing left */
+            s_send_task (router, session, msg->seq, 0, NULL, 0, 0, 0,
+                         msg->seq == self->sweep ? self->cols : 0, NULL); /* nothing left */
         else if (msg->seq == self->sweep && self->open && s_assign (self, router, session))
             ;
         else if (self->left[0])
             s_send_task (router, session, msg->seq, PM_EPEERLOST,
-                         "rank 0 left: nobody will gather this sweep", 0, 0, 0, NULL);
+                         "rank 0 left: nobody will gather this sweep", 0, 0, 0, 0, NULL);
         else
             s_park (self, session, msg->seq); /* the rows are not here yet, or all are out */
         break;
@@ -396,6 +400,13 @@ pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm
     }
     for (size_t i = 0; i < nframes; i++)
         zmq_msg_close (&frames[i]);
+}
+
+void
+pm_sched_mark_left (pm_sched_t *self, int rank)
+{
+    if (rank >= 0 && rank < self->size)
+        self->left[rank] = 1;
 }
 
 void

@@ -25,6 +25,8 @@ void pm_sched_destroy (pm_sched_t **self_p);
    SWEEP_GATHER) from a member.  Frames are taken over.                   */
 void pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *msg,
                       zmq_msg_t *frames, size_t nframes);
+/* A rank that left before the scheduler existed (no messages sent). */
+void pm_sched_mark_left (pm_sched_t *self, int rank);
 /* A member left or died: requeue its chunks; note it if it had work. */
 void pm_sched_member_left (pm_sched_t *self, void *router, int rank, bool died);
 
