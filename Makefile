@@ -18,8 +18,14 @@ build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
 
+# The collectives demo, then a sweep of the reverse-osmosis example model
+# over feed salinity x recovery, on the embedded default (no daemon).
 demo: build
 	./$(BUILD)/bin/pm-demo
+	./$(BUILD)/bin/pm-sweep --model $(BUILD)/lib/libpm_ro_model.so \
+	    --param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,5)' \
+	    -o $(BUILD)/ro-sweep.csv
+	@echo "demo: RO sweep written to $(BUILD)/ro-sweep.csv:" && head -4 $(BUILD)/ro-sweep.csv
 
 # Every test, on the optimised build and on the address+undefined sanitizer build.
 test: build build-asan
@@ -27,6 +33,7 @@ test: build build-asan
 
 bench: build
 	./$(BUILD)/bin/pm-bench-latency
+	./$(BUILD)/bin/pm-bench-sweep
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
