@@ -351,6 +351,8 @@ s_thread_rank (void *arg)
     }
     pm->mode = PM_MODE_THREAD_RANK;
     pm->schedule = launcher->schedule;
+    pm->progress = launcher->progress;
+    pm->progress_arg = launcher->progress_arg;
     pm->backend = launcher->backend;
     pm->rank = job->rank;
     pm->size = launcher->size;

@@ -33,6 +33,8 @@ struct pm_manager {
     bool run_owned;            /* a rank thread's manager: pm_run destroys it */
     pm_schedule_t schedule;    /* of later pm_scatter calls */
     uint64_t sweep_seq;        /* dynamic sweeps started by this rank (every rank counts alike) */
+    pm_progress_fn progress;   /* root: called as chunks finish */
+    void *progress_arg;
     struct pm_sweep_local *sweep; /* this rank's results of the last pm_scatter */
     int last_code;
     char last_error[1024];

@@ -116,6 +116,16 @@ pm_set_schedule (pm_manager_t *pm, pm_schedule_t schedule)
 }
 
 int
+pm_set_progress (pm_manager_t *pm, pm_progress_fn fn, void *arg)
+{
+    if (!pm)
+        return PM_EINVAL;
+    pm->progress = fn;
+    pm->progress_arg = arg;
+    return 0;
+}
+
+int
 pm_sweep_build (const pm_model_t *model, void **state, size_t *noutputs,
                 const char *const **names, char *err, size_t err_size)
 {
@@ -244,6 +254,9 @@ s_scatter_static (pm_manager_t *pm, const pm_model_t *model, const double *all_p
     for (size_t i = 0; i < mine; i++) {
         local->sample_index[i] = first + i;
         pm_sweep_execute_row (model, state, local, i);
+        if (root && pm->progress)
+            pm->progress (pm->progress_arg, first + i, 1, noutputs, local->outputs + i * noutputs,
+                          local->success + i, i + 1, rows);
     }
     if (model->destroy)
         model->destroy (state);

@@ -40,6 +40,8 @@ s_open (pm_manager_t *pm, uint64_t sweep, const double *rows_data, size_t rows, 
     pm_msg_set (&msg, PM_KEY_COUNT, (int64_t) rows);
     pm_msg_set (&msg, PM_KEY_COLS, (int64_t) cols);
     pm_msg_set (&msg, PM_KEY_OUTPUTS, (int64_t) noutputs);
+    if (pm->progress)
+        pm_msg_set (&msg, PM_KEY_FLAGS, PM_SWEEP_STREAM);
     zmq_msg_t frame;
     size_t bytes = rows * cols * sizeof (double);
     if (zmq_msg_init_size (&frame, bytes) != 0)
@@ -120,6 +122,31 @@ s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_
     return rc ? pm_fail (pm, rc, "%s", err) : 0;
 }
 
+/* Root: a chunk finished somewhere; tell the caller's progress function. */
+static void
+s_progress (pm_manager_t *pm, const struct pm_sweep_local *local, const pm_msg_t *msg,
+            const pm_coll_result_t *frames, size_t *rows_done)
+{
+    size_t first = (size_t) pm_msg_get (msg, PM_KEY_FIRST, 0);
+    size_t count = (size_t) pm_msg_get (msg, PM_KEY_COUNT, 0);
+    size_t noutputs = local->noutputs;
+    if (frames->nframes != 2 || first + count > local->all_rows
+        || zmq_msg_size (&frames->frames[0]) != count * noutputs * sizeof (double)
+        || zmq_msg_size (&frames->frames[1]) != count) {
+        pm_warn ("PM3405", "dropped a malformed ROWS_DONE");
+        return;
+    }
+    /* Frames carry no alignment promise: copy the outputs out. */
+    double *outputs = malloc (count * noutputs * sizeof (double) + 1);
+    if (!outputs)
+        return;
+    memcpy (outputs, zmq_msg_data (&frames->frames[0]), count * noutputs * sizeof (double));
+    *rows_done += count;
+    pm->progress (pm->progress_arg, first, count, noutputs, outputs,
+                  zmq_msg_data (&frames->frames[1]), *rows_done, local->all_rows);
+    free (outputs);
+}
+
 int
 pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all_parameters,
                     size_t rows, size_t cols)
@@ -171,6 +198,7 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
     local->sweep_id = sweep;
 
     /* Pull until the coordinator says the sweep is complete. */
+    size_t rows_done = 0;
     int in_flight = 0;
     for (; in_flight < REQUESTS_IN_FLIGHT && rc == 0; in_flight++)
         rc = s_request (pm, sweep);
@@ -182,6 +210,11 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
         if (rc) {
             rc = pm_fail (pm, rc, "%s", err);
             break;
+        }
+        if (msg.type == PM_MSG_ROWS_DONE && msg.seq == sweep && pm->progress) {
+            s_progress (pm, local, &msg, &frames, &rows_done);
+            pm_coll_result_close (&frames);
+            continue;
         }
         if (msg.type != PM_MSG_TASK || msg.seq != sweep) {
             pm_debug ("PM3402", "ignored %s while pulling sweep %llu", pm_msg_type_name (msg.type),

@@ -46,6 +46,7 @@ struct pm_sched {
     s_waiter_t gather;      /* root's gather, once it asked */
     bool gather_waiting;
     double us_per_row;      /* moving average; 0 until measured */
+    pm_session_t *root;     /* rank 0, to stream finished chunks to (NULL: don't) */
     int *lost;              /* ranks that left with work unfinished */
     size_t nlost;
     uint8_t *left;          /* by rank: left the group */
@@ -82,6 +83,7 @@ s_reset (pm_sched_t *self)
     self->next_row = self->rows_done = 0;
     self->nlost = 0;
     self->open = false;
+    self->root = NULL;
     zmq_msg_close (&self->params);
     zmq_msg_init (&self->params);
 }
@@ -322,6 +324,8 @@ s_open (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     self->cols = (size_t) cols;
     self->noutputs = (size_t) noutputs;
     zmq_msg_move (&self->params, &frames[0]);
+    if (pm_msg_get (msg, PM_KEY_FLAGS, 0) & PM_SWEEP_STREAM)
+        self->root = session;
     pm_info ("PM2202", "sweep %llu opened: %zu rows x %zu parameters, %zu outputs",
              (unsigned long long) self->sweep, self->rows, self->cols, self->noutputs);
     /* Requests that arrived before the rows did. */
@@ -350,6 +354,20 @@ s_done (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     zmq_msg_move (&chunk->success, &frames[1]);
     chunk->state = CHUNK_DONE;
     self->rows_done += chunk->count;
+    if (self->root) {
+        /* Root sees each chunk as it lands (progress, journals); shared, not copied. */
+        pm_msg_t rows;
+        pm_msg_init (&rows, PM_MSG_ROWS_DONE, self->sweep);
+        pm_msg_set (&rows, PM_KEY_FIRST, (int64_t) chunk->first);
+        pm_msg_set (&rows, PM_KEY_COUNT, (int64_t) chunk->count);
+        pm_msg_set (&rows, PM_KEY_OUTPUTS, (int64_t) self->noutputs);
+        zmq_msg_t parts[2];
+        zmq_msg_init (&parts[0]);
+        zmq_msg_copy (&parts[0], &chunk->outputs);
+        zmq_msg_init (&parts[1]);
+        zmq_msg_copy (&parts[1], &chunk->success);
+        pm_session_send (router, self->root, &rows, parts, 2);
+    }
     int64_t elapsed = pm_msg_get (msg, PM_KEY_ELAPSED_US, -1);
     if (elapsed >= 0 && chunk->count) {
         double sample = (double) elapsed / (double) chunk->count;
@@ -423,6 +441,8 @@ pm_sched_member_left (pm_sched_t *self, void *router, int rank, bool died)
     self->nparked = kept;
     if (self->gather_waiting && self->gather.session->rank == rank)
         self->gather_waiting = false;
+    if (rank == 0)
+        self->root = NULL;
     bool had_work = false;
     for (size_t i = 0; i < self->nchunks; i++) {
         s_chunk_t *chunk = &self->chunks[i];

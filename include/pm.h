@@ -181,6 +181,18 @@ int pm_set_schedule (pm_manager_t *pm, pm_schedule_t schedule);
 int pm_scatter (pm_manager_t *pm, const pm_model_t *model, const double *all_parameters,
                 size_t rows, size_t cols);
 
+/* Progress of a sweep, on root: called with each chunk of rows [first,
+   first + count) as it is finished, with its outputs (count x noutputs) and
+   success flags; rows_done of rows_total are finished so far.  Dynamic
+   schedule: every rank's chunks, in the order they finish, while root's
+   pm_scatter runs.  Static schedule: root's own rows only.               */
+typedef void (*pm_progress_fn) (void *arg, size_t first, size_t count, size_t noutputs,
+                                const double *outputs, const unsigned char *success,
+                                size_t rows_done, size_t rows_total);
+/* Set on the manager before pm_run (ConcurrentFutures: on the launcher).
+   NULL fn: none. */
+int pm_set_progress (pm_manager_t *pm, pm_progress_fn fn, void *arg);
+
 /* One rank's results: the seed's LocalResults, plus each row's position in
    the sweep and its success flag.                                        */
 typedef struct {

@@ -45,7 +45,8 @@ typedef enum {
     PM_MSG_OUTPUT = 20,        /* pm-worker → coord → pm-run: a rank's stdout/stderr bytes */
     PM_MSG_RANK_EXIT = 21,     /* pm-worker → coord → pm-run: a rank's exit status */
     PM_MSG_KILL = 22,          /* pm-run → coord → pm-worker: signal a group's ranks */
-    PM_MSG_TYPE_MAX = 22
+    PM_MSG_ROWS_DONE = 23,     /* coord → root: a chunk's outputs, as soon as they are in */
+    PM_MSG_TYPE_MAX = 23
 } pm_msg_type_t;
 
 /* Body keys.  Strings: GROUP, BOOT_ID, HOST, TEXT; all others integers. */
@@ -87,6 +88,8 @@ typedef enum {
 
 /* HELLO flags */
 #define PM_HELLO_NO_HEARTBEAT 1 /* a rank inside the coordinator's process */
+/* SWEEP_OPEN flags */
+#define PM_SWEEP_STREAM 1 /* forward every finished chunk to root (ROWS_DONE) */
 
 /* Collective kinds (COLLECTIVE.kind). */
 typedef enum {
