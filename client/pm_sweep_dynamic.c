@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "pm_clock.h"
+#include "pm_fault.h"
 #include "pm_log.h"
 #include "pm_manager_internal.h"
 #include "pm_model_internal.h"
@@ -85,6 +86,8 @@ s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_
     int rc = s_learn_cols (pm, local, task, count);
     if (rc)
         return rc;
+    if (pm_fault ("sweep_work", pm->rank))
+        return pm_fail (pm, PM_ENOMEM, "pm_scatter: injected fault (PM_FAULT=sweep_work)");
     size_t cols = local->cols, noutputs = local->noutputs;
     if (frames->nframes != 1 || zmq_msg_size (&frames->frames[0]) != count * cols * sizeof (double))
         return pm_fail (pm, PM_EPROTO, "the coordinator sent a malformed chunk");
@@ -120,6 +123,19 @@ s_work (pm_manager_t *pm, const pm_model_t *model, void *state, struct pm_sweep_
     char err[256];
     rc = pm_client_send (pm->client, &done, parts, 2, err, sizeof err);
     return rc ? pm_fail (pm, rc, "%s", err) : 0;
+}
+
+/* Hands a chunk back to the coordinator: this rank cannot do it. */
+static void
+s_abandon (pm_manager_t *pm, uint64_t sweep, const pm_msg_t *task, int code)
+{
+    pm_msg_t back;
+    pm_msg_init (&back, PM_MSG_TASK_DONE, sweep);
+    pm_msg_set (&back, PM_KEY_CHUNK, pm_msg_get (task, PM_KEY_CHUNK, 0));
+    pm_msg_set (&back, PM_KEY_CODE, code);
+    char err[256];
+    if (pm_client_send (pm->client, &back, NULL, 0, err, sizeof err) != 0)
+        pm_debug ("PM3406", "cannot hand a chunk back: %s", err);
 }
 
 /* Root: a chunk finished somewhere; tell the caller's progress function. */
@@ -203,13 +219,15 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
     for (; in_flight < REQUESTS_IN_FLIGHT && rc == 0; in_flight++)
         rc = s_request (pm, sweep);
     bool complete = false;
-    while (rc == 0 && in_flight > 0) {
+    /* After a local failure the rank keeps answering until its requests are
+       in, handing back every chunk it gets, so that no row waits on it. */
+    while (in_flight > 0) {
         pm_msg_t msg;
         pm_coll_result_t frames;
-        rc = pm_client_receive (pm->client, &msg, &frames, err, sizeof err);
-        if (rc) {
-            rc = pm_fail (pm, rc, "%s", err);
-            break;
+        int received = pm_client_receive (pm->client, &msg, &frames, err, sizeof err);
+        if (received) {
+            rc = pm_fail (pm, received, "%s", err);
+            break; /* the coordinator is gone: nobody to hand anything back to */
         }
         if (msg.type == PM_MSG_ROWS_DONE && msg.seq == sweep && pm->progress) {
             s_progress (pm, local, &msg, &frames, &rows_done);
@@ -228,9 +246,14 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
             rc = pm_fail (pm, code, "pm_scatter: %s", msg.text[0] ? msg.text : pm_strerror (code));
         } else if (pm_msg_get (&msg, PM_KEY_COUNT, 0) == 0) {
             complete = true; /* nothing left: the other request is answered the same way */
-            rc = s_learn_cols (pm, local, &msg, 0);
+            if (rc == 0)
+                rc = s_learn_cols (pm, local, &msg, 0);
+        } else if (rc != 0) {
+            s_abandon (pm, sweep, &msg, rc);
         } else {
             rc = s_work (pm, model, state, local, sweep, &msg, &frames);
+            if (rc != 0)
+                s_abandon (pm, sweep, &msg, rc);
             if (rc == 0 && !complete) {
                 rc = s_request (pm, sweep);
                 in_flight += rc == 0;

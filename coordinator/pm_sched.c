@@ -186,6 +186,23 @@ s_assign (pm_sched_t *self, void *router, pm_session_t *session)
     return true;
 }
 
+/* Puts an assigned chunk back in the queue, to be handed out again. */
+static void
+s_requeue (pm_sched_t *self, size_t id)
+{
+    s_chunk_t *chunk = &self->chunks[id];
+    size_t *grown = realloc (self->requeued, (self->nrequeued + 1) * sizeof *grown);
+    if (!grown) {
+        pm_error ("PM2207", "out of memory: rows %zu..%zu of sweep %llu cannot be requeued",
+                  chunk->first, chunk->first + chunk->count, (unsigned long long) self->sweep);
+        return;
+    }
+    chunk->state = CHUNK_QUEUED;
+    chunk->owner = -1;
+    self->requeued = grown;
+    self->requeued[self->nrequeued++] = id;
+}
+
 static void
 s_answer_gather (pm_sched_t *self, void *router)
 {
@@ -342,6 +359,15 @@ s_done (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     if (msg->seq != self->sweep || !self->open || id < 0 || (size_t) id >= self->nchunks)
         return; /* a stale answer: the chunk was reassigned or the sweep ended */
     s_chunk_t *chunk = &self->chunks[id];
+    if (pm_msg_get (msg, PM_KEY_CODE, 0) < 0 && chunk->state == CHUNK_ASSIGNED
+        && chunk->owner == session->rank) {
+        /* The rank hands the chunk back (it failed locally): someone else does it. */
+        pm_warn ("PM2206", "rank %d handed back rows %zu..%zu of sweep %llu", session->rank,
+                 chunk->first, chunk->first + chunk->count, (unsigned long long) self->sweep);
+        s_requeue (self, (size_t) id);
+        s_serve_parked (self, router);
+        return;
+    }
     if (chunk->state != CHUNK_ASSIGNED || chunk->owner != session->rank || nframes != 2
         || zmq_msg_size (&frames[0]) != chunk->count * self->noutputs * sizeof (double)
         || zmq_msg_size (&frames[1]) != chunk->count) {
@@ -447,13 +473,7 @@ pm_sched_member_left (pm_sched_t *self, void *router, int rank, bool died)
     for (size_t i = 0; i < self->nchunks; i++) {
         s_chunk_t *chunk = &self->chunks[i];
         if (chunk->state == CHUNK_ASSIGNED && chunk->owner == rank) {
-            chunk->state = CHUNK_QUEUED;
-            chunk->owner = -1;
-            size_t *grown = realloc (self->requeued, (self->nrequeued + 1) * sizeof *grown);
-            if (grown) {
-                self->requeued = grown;
-                self->requeued[self->nrequeued++] = i;
-            }
+            s_requeue (self, i);
             had_work = true;
         }
     }

@@ -3,9 +3,11 @@
 # output, refusal when slots run out, a SIGKILLed worker mid-run (its ranks
 # die with it, pm-run fails and stops the rest), clean SIGTERM of workers
 # and pmd, and no process left behind.  Every wait has a deadline.
-# usage: test_workers.sh PMD PM_WORKER PM_RUN PM_DEMO
+# Also: a sweep through the workers gives the Serial run's CSV, and a
+# worker SIGKILLed mid-sweep still leaves a complete, exact CSV.
+# usage: test_workers.sh PMD PM_WORKER PM_RUN PM_DEMO PM_SWEEP SLOW_PLUGIN
 set -uo pipefail
-pmd=$1 worker=$2 pmrun=$3 demo=$4
+pmd=$1 worker=$2 pmrun=$3 demo=$4 sweep=$5 plugin=$6
 tmp=$(mktemp -d)
 pids=()
 cleanup () {
@@ -43,7 +45,29 @@ if timeout 30 "$pmrun" -n 5 --connect "$ep" -- "$demo" >/dev/null 2>"$tmp/err"; 
 fi
 grep -q "not enough slots" "$tmp/err" || fail "no clear refusal: $(cat "$tmp/err")"
 
-# 3. SIGKILL a worker mid-run: pm-run fails, the other ranks are stopped
+# 3a. a sweep over both workers: the same CSV as a Serial run
+params=(--param 'x=linspace(0,999,1000)')
+"$sweep" --backend Serial -n 1 --model "$plugin" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
+  || fail "serial reference sweep failed"
+timeout 60 "$pmrun" -n 4 --connect "$ep" -- "$sweep" --model "$plugin" "${params[@]}" \
+  -o "$tmp/workers.csv" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "sweep over workers failed"; }
+cmp -s "$tmp/serial.csv" "$tmp/workers.csv" || fail "sweep over workers differs from Serial"
+
+# 3b. a worker SIGKILLed mid-sweep: its rows are redone, the CSV is complete and exact.
+# The worker that does not host rank 0 (the root, which gathers) is the one killed.
+timeout 90 "$pmrun" -n 4 --group sweepkill --abort-timeout 30000 --connect "$ep" -- "$sweep" \
+  --model "$plugin" --arg us=3000 "${params[@]}" -o "$tmp/killed.csv" >/dev/null 2>"$tmp/err" & run=$!
+wait_for 30 bash -c "[[ \$(cat '$tmp/w1.log' '$tmp/w2.log' | grep -c \"of group 'sweepkill'\") -ge 4 ]]" \
+  || fail "sweep ranks did not start"
+if grep -q "rank 0/4 of group 'sweepkill'" "$tmp/w2.log"; then victim=$w1 victim_log=w1; else victim=$w2 victim_log=w2; fi
+kill -9 "$victim"
+wait "$run"
+cmp -s "$tmp/serial.csv" "$tmp/killed.csv" || { diff "$tmp/serial.csv" "$tmp/killed.csv" | head -5; cat "$tmp/err"; fail "CSV after losing a worker differs from Serial"; }
+"$worker" --connect "$ep" --slots 2 --log-level info 2>"$tmp/$victim_log.log" & pids+=($!)
+if [[ $victim_log == w1 ]]; then w1=$!; else w2=$!; fi
+wait_for 20 grep -q PM6007 "$tmp/$victim_log.log" || fail "the killed worker did not come back"
+
+# 3c. SIGKILL a worker mid-run: pm-run fails, the other ranks are stopped
 ln -sf "$(command -v sleep)" "$tmp/marker"
 timeout 60 "$pmrun" -n 4 --abort-timeout 1000 --connect "$ep" -- "$tmp/marker" 60 \
   >/dev/null 2>"$tmp/err" & run=$!
