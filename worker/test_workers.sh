@@ -5,9 +5,9 @@
 # and pmd, and no process left behind.  Every wait has a deadline.
 # Also: a sweep through the workers gives the Serial run's CSV, and a
 # worker SIGKILLed mid-sweep still leaves a complete, exact CSV.
-# usage: test_workers.sh PMD PM_WORKER PM_RUN PM_DEMO PM_SWEEP SLOW_PLUGIN
+# usage: test_workers.sh PMD PM_WORKER PM_RUN PM_DEMO PM_SWEEP SLOW_PLUGIN RO_MODEL
 set -uo pipefail
-pmd=$1 worker=$2 pmrun=$3 demo=$4 sweep=$5 plugin=$6
+pmd=$1 worker=$2 pmrun=$3 demo=$4 sweep=$5 plugin=$6 ro_model=$7
 tmp=$(mktemp -d)
 pids=()
 cleanup () {
@@ -45,13 +45,16 @@ if timeout 30 "$pmrun" -n 5 --connect "$ep" -- "$demo" >/dev/null 2>"$tmp/err"; 
 fi
 grep -q "not enough slots" "$tmp/err" || fail "no clear refusal: $(cat "$tmp/err")"
 
-# 3a. a sweep over both workers: the same CSV as a Serial run
+# 3a. the RO example swept over both workers: the same CSV as a Serial run
+ro=(--param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,5)')
+"$sweep" --backend Serial -n 1 --model "$ro_model" "${ro[@]}" -o "$tmp/ro-serial.csv" 2>/dev/null \
+  || fail "serial RO sweep failed"
+timeout 60 "$pmrun" -n 4 --connect "$ep" -- "$sweep" --model "$ro_model" "${ro[@]}" \
+  -o "$tmp/ro-workers.csv" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "RO sweep over workers failed"; }
+cmp -s "$tmp/ro-serial.csv" "$tmp/ro-workers.csv" || fail "RO sweep over workers differs from Serial"
 params=(--param 'x=linspace(0,999,1000)')
 "$sweep" --backend Serial -n 1 --model "$plugin" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
   || fail "serial reference sweep failed"
-timeout 60 "$pmrun" -n 4 --connect "$ep" -- "$sweep" --model "$plugin" "${params[@]}" \
-  -o "$tmp/workers.csv" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "sweep over workers failed"; }
-cmp -s "$tmp/serial.csv" "$tmp/workers.csv" || fail "sweep over workers differs from Serial"
 
 # 3b. a worker SIGKILLed mid-sweep: its rows are redone, the CSV is complete and exact.
 # The worker that does not host rank 0 (the root, which gathers) is the one killed.
