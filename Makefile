@@ -3,7 +3,7 @@ BUILD      ?= build
 ASAN_BUILD ?= build-asan
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan demo test test-fast bench clean
+.PHONY: all deps build build-asan demo test bench bench-full clean
 
 all: build
 
@@ -34,6 +34,10 @@ test: build build-asan
 bench: build
 	./$(BUILD)/bin/pm-bench-latency
 	./$(BUILD)/bin/pm-bench-sweep
+
+# The sweep benchmark at the issue's full size (100,000 rows of a 1 ms model; ~5 min).
+bench-full: build
+	./$(BUILD)/bin/pm-bench-sweep --full
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)

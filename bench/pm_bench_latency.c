@@ -27,78 +27,28 @@
 #include <pm.h>
 #include <zmq.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-extern char **environ;
+#include "bench_util.h"
 
 #define S_RAW_PAYLOAD 8      /* bytes per raw round trip (= one double)      */
 #define S_MAX_CONFIGS 16     /* rank counts accepted by --ranks              */
 #define S_MAX_ROWS 64        /* rows of the final table                      */
-#define S_OUT_LIMIT (1 << 20) /* bytes of child output kept                  */
 
-/* ---- small helpers ------------------------------------------------------ */
-
-static uint64_t
-s_now_ns (void)
-{
-    struct timespec ts;
-    clock_gettime (CLOCK_MONOTONIC, &ts);
-    return (uint64_t) ts.tv_sec * 1000000000u + (uint64_t) ts.tv_nsec;
-}
-
-/* One line to stdout with a single write(2), so lines of concurrent ranks
-   sharing the pipe never interleave (lines are far below PIPE_BUF).        */
-/* snprintf that truncates quietly (all our texts are for people). */
-static void s_format (char *dst, size_t size, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-static void
-s_format (char *dst, size_t size, const char *format, ...)
-{
-    va_list args;
-    va_start (args, format);
-    vsnprintf (dst, size, format, args);
-    va_end (args);
-}
-
-static void s_emit (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
-static void
-s_emit (const char *format, ...)
-{
-    char line[1024];
-    va_list args;
-    va_start (args, format);
-    int len = vsnprintf (line, sizeof line - 1, format, args);
-    va_end (args);
-    if (len < 0)
-        return;
-    if ((size_t) len > sizeof line - 2)
-        len = (int) sizeof line - 2;
-    line[len++] = '\n';
-    ssize_t rc;
-    do
-        rc = write (STDOUT_FILENO, line, (size_t) len);
-    while (rc < 0 && errno == EINTR);
-}
+/* ---- statistics --------------------------------------------------------- */
 
 static int
 s_cmp_u64 (const void *a, const void *b)
@@ -140,43 +90,8 @@ static void
 s_emit_result (const char *what, uint64_t *samples, size_t count)
 {
     s_stats_t st = s_stats (samples, count);
-    s_emit ("RESULT %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
-            what, st.count, st.p50, st.p99, st.mean, st.min, st.max);
-}
-
-/* A private directory for ipc sockets and ready files; "" on failure. */
-static void
-s_make_temp_dir (char *dir, size_t size)
-{
-    const char *tmp = getenv ("TMPDIR");
-    if (!tmp || !*tmp)
-        tmp = "/tmp";
-    s_format (dir, size, "%s/pm-bench-XXXXXX", tmp);
-    if (!mkdtemp (dir))
-        dir[0] = '\0';
-}
-
-/* Waits for pid up to timeout_ms; SIGKILLs it after.  Returns the wait
-   status, or -1 when it had to be killed.                                 */
-static int
-s_reap (pid_t pid, int timeout_ms)
-{
-    uint64_t deadline = s_now_ns () + (uint64_t) timeout_ms * 1000000u;
-    int status = 0;
-    while (true) {
-        pid_t rc = waitpid (pid, &status, WNOHANG);
-        if (rc == pid)
-            return status;
-        if (rc < 0 && errno != EINTR)
-            return -1;
-        if (s_now_ns () > deadline) {
-            kill (pid, SIGKILL);
-            while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
-                ;
-            return -1;
-        }
-        usleep (2000);
-    }
+    bench_emit ("RESULT %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+                what, st.count, st.p50, st.p99, st.mean, st.min, st.max);
 }
 
 /* ---- child: raw ZeroMQ DEALER<->ROUTER round trip ----------------------- */
@@ -196,9 +111,9 @@ s_echo_server (const char *transport, const char *dir, int ready_fd)
     zmq_setsockopt (router, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     char endpoint[512];
     if (strcmp (transport, "ipc") == 0)
-        s_format (endpoint, sizeof endpoint, "ipc://%s/raw.sock", dir);
+        bench_format (endpoint, sizeof endpoint, "ipc://%s/raw.sock", dir);
     else
-        s_format (endpoint, sizeof endpoint, "tcp://127.0.0.1:*");
+        bench_format (endpoint, sizeof endpoint, "tcp://127.0.0.1:*");
     int rc = 1;
     if (zmq_bind (router, endpoint) == 0) {
         size_t len = sizeof endpoint - 1;
@@ -247,28 +162,28 @@ static int
 s_child_raw (const char *transport, long iterations, long warmup, bool pin)
 {
     if (strcmp (transport, "ipc") != 0 && strcmp (transport, "tcp") != 0) {
-        s_emit ("ERROR unknown raw transport '%s'", transport);
+        bench_emit ("ERROR unknown raw transport '%s'", transport);
         return 1;
     }
     if (pin && s_pin_to_one_cpu () != 0) {
-        s_emit ("ERROR sched_setaffinity: %s", strerror (errno));
+        bench_emit ("ERROR sched_setaffinity: %s", strerror (errno));
         return 1;
     }
     char dir[PATH_MAX];
-    s_make_temp_dir (dir, sizeof dir);
+    bench_make_temp_dir (dir, sizeof dir);
     if (!dir[0]) {
-        s_emit ("ERROR mkdtemp: %s", strerror (errno));
+        bench_emit ("ERROR mkdtemp: %s", strerror (errno));
         return 1;
     }
     int ready[2];
     if (pipe (ready) != 0) {
-        s_emit ("ERROR pipe: %s", strerror (errno));
+        bench_emit ("ERROR pipe: %s", strerror (errno));
         rmdir (dir);
         return 1;
     }
     pid_t server = fork ();
     if (server < 0) {
-        s_emit ("ERROR fork: %s", strerror (errno));
+        bench_emit ("ERROR fork: %s", strerror (errno));
         rmdir (dir);
         return 1;
     }
@@ -282,8 +197,8 @@ s_child_raw (const char *transport, long iterations, long warmup, bool pin)
     char endpoint[512] = "";
     size_t got = 0;
     struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
-    uint64_t deadline = s_now_ns () + 10000000000u;
-    while (got < sizeof endpoint - 1 && !strchr (endpoint, '\n') && s_now_ns () < deadline) {
+    uint64_t deadline = bench_now_ns () + 10000000000u;
+    while (got < sizeof endpoint - 1 && !strchr (endpoint, '\n') && bench_now_ns () < deadline) {
         if (poll (&pfd, 1, 100) <= 0)
             continue;
         ssize_t n = read (ready[0], endpoint + got, sizeof endpoint - 1 - got);
@@ -298,41 +213,41 @@ s_child_raw (const char *transport, long iterations, long warmup, bool pin)
     uint64_t *samples = calloc ((size_t) iterations, sizeof *samples);
     void *ctx = NULL, *dealer = NULL;
     if (!nl) {
-        s_emit ("ERROR the echo server did not start on %s", transport);
+        bench_emit ("ERROR the echo server did not start on %s", transport);
         goto done;
     }
     *nl = '\0';
     if (!samples) {
-        s_emit ("ERROR out of memory");
+        bench_emit ("ERROR out of memory");
         goto done;
     }
     ctx = zmq_ctx_new ();
     dealer = ctx ? zmq_socket (ctx, ZMQ_DEALER) : NULL;
     if (!dealer) {
-        s_emit ("ERROR zmq_socket: %s", zmq_strerror (zmq_errno ()));
+        bench_emit ("ERROR zmq_socket: %s", zmq_strerror (zmq_errno ()));
         goto done;
     }
     int linger = 2000, timeout = 5000;
     zmq_setsockopt (dealer, ZMQ_LINGER, &linger, sizeof linger);
     zmq_setsockopt (dealer, ZMQ_RCVTIMEO, &timeout, sizeof timeout);
     if (zmq_connect (dealer, endpoint) != 0) {
-        s_emit ("ERROR zmq_connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        bench_emit ("ERROR zmq_connect %s: %s", endpoint, zmq_strerror (zmq_errno ()));
         goto done;
     }
     unsigned char out[S_RAW_PAYLOAD] = { 1, 2, 3, 4, 5, 6, 7, 8 }, in[64];
     for (long i = 0; i < warmup + iterations; i++) {
-        uint64_t t0 = s_now_ns ();
+        uint64_t t0 = bench_now_ns ();
         if (zmq_send (dealer, out, sizeof out, 0) != (int) sizeof out
             || zmq_recv (dealer, in, sizeof in, 0) != (int) sizeof out) {
-            s_emit ("ERROR raw round trip %ld on %s: %s", i, endpoint,
-                    zmq_strerror (zmq_errno ()));
+            bench_emit ("ERROR raw round trip %ld on %s: %s", i, endpoint,
+                        zmq_strerror (zmq_errno ()));
             goto done;
         }
-        uint64_t t1 = s_now_ns ();
+        uint64_t t1 = bench_now_ns ();
         if (i >= warmup)
             samples[i - warmup] = t1 - t0;
     }
-    s_emit ("INFO endpoint %s", endpoint);
+    bench_emit ("INFO endpoint %s", endpoint);
     s_emit_result (pin ? "raw1cpu" : "raw", samples, (size_t) iterations);
     rc = 0;
 done:
@@ -342,19 +257,19 @@ done:
     }
     if (ctx)
         zmq_ctx_term (ctx);
-    int status = s_reap (server, 5000);
+    int status = bench_reap (server, 5000);
     if (status != 0 && rc == 0) {
         if (status == -1)
-            s_emit ("ERROR the echo server did not exit within 5 s");
+            bench_emit ("ERROR the echo server did not exit within 5 s");
         else if (WIFSIGNALED (status))
-            s_emit ("ERROR the echo server died of signal %d", WTERMSIG (status));
+            bench_emit ("ERROR the echo server died of signal %d", WTERMSIG (status));
         else
-            s_emit ("ERROR the echo server exited with status %d", WEXITSTATUS (status));
+            bench_emit ("ERROR the echo server exited with status %d", WEXITSTATUS (status));
         rc = 1;
     }
     free (samples);
     char sock[PATH_MAX + 16];
-    s_format (sock, sizeof sock, "%s/raw.sock", dir);
+    bench_format (sock, sizeof sock, "%s/raw.sock", dir);
     unlink (sock);
     rmdir (dir);
     return rc;
@@ -374,19 +289,19 @@ s_pm_loop (pm_manager_t *pm, s_op_t op, long iterations, long warmup, uint64_t *
     double mine = rank + 1, sum = 0;
     double expected = (double) size * (size + 1) / 2; /* exact in a double */
     for (long i = 0; i < warmup + iterations; i++) {
-        uint64_t t0 = s_now_ns ();
+        uint64_t t0 = bench_now_ns ();
         int rc = op == S_BARRIER ? pm_sync_with_peers (pm)
                                  : pm_sum_values_and_sync (pm, &mine, &sum, 1, PM_FLOAT64);
-        uint64_t t1 = s_now_ns ();
+        uint64_t t1 = bench_now_ns ();
         if (rc != 0) {
-            s_emit ("ERROR rank %d: %s iteration %ld: %s (%s)", rank,
-                    op == S_BARRIER ? "pm_sync_with_peers" : "pm_sum_values_and_sync", i,
-                    pm_strerror (rc), pm_last_error (pm) ? pm_last_error (pm) : "");
+            bench_emit ("ERROR rank %d: %s iteration %ld: %s (%s)", rank,
+                        op == S_BARRIER ? "pm_sync_with_peers" : "pm_sum_values_and_sync", i,
+                        pm_strerror (rc), pm_last_error (pm) ? pm_last_error (pm) : "");
             return rc;
         }
         if (op == S_ALLREDUCE && sum != expected) {
-            s_emit ("ERROR rank %d: pm_sum_values_and_sync iteration %ld gave %g, expected %g",
-                    rank, i, sum, expected);
+            bench_emit ("ERROR rank %d: pm_sum_values_and_sync iteration %ld gave %g, expected %g",
+                        rank, i, sum, expected);
             return PM_EPROTO;
         }
         if (samples && i >= warmup)
@@ -399,13 +314,13 @@ static int
 s_child_pm (int ranks, long iterations, long warmup)
 {
     fflush (NULL); /* nothing buffered may be duplicated by the fork */
-    uint64_t t0 = s_now_ns ();
+    uint64_t t0 = bench_now_ns ();
     pm_manager_t *pm = pm_create_parallel_manager ("MultiProcessing", ranks, NULL);
-    uint64_t t1 = s_now_ns ();
+    uint64_t t1 = bench_now_ns ();
     if (!pm) {
         const char *why = pm_last_error (NULL);
-        s_emit ("ERROR pm_create_parallel_manager (\"MultiProcessing\", %d): %s: %s", ranks,
-                pm_strerror (pm_last_error_code (NULL)), why ? why : "");
+        bench_emit ("ERROR pm_create_parallel_manager (\"MultiProcessing\", %d): %s: %s", ranks,
+                    pm_strerror (pm_last_error_code (NULL)), why ? why : "");
         return 1;
     }
     int rank = pm_get_rank (pm);
@@ -415,17 +330,17 @@ s_child_pm (int ranks, long iterations, long warmup)
     uint64_t *samples = NULL;
     if (root) {
         const char *backend = pm_backend_name (pm);
-        s_emit ("INFO backend %s", backend ? backend : "?");
-        s_emit ("INFO create_us %" PRIu64, (t1 - t0) / 1000);
+        bench_emit ("INFO backend %s", backend ? backend : "?");
+        bench_emit ("INFO create_us %" PRIu64, (t1 - t0) / 1000);
         samples = calloc ((size_t) iterations, sizeof *samples);
         if (!samples) {
-            s_emit ("ERROR out of memory");
+            bench_emit ("ERROR out of memory");
             rc = PM_ENOMEM; /* the peers will see this rank leave */
         }
     }
     if (size != ranks) {
         if (root)
-            s_emit ("ERROR asked for %d ranks, the manager has %d", ranks, size);
+            bench_emit ("ERROR asked for %d ranks, the manager has %d", ranks, size);
         rc = PM_EINVAL;
     }
     if (rc == 0)
@@ -437,10 +352,10 @@ s_child_pm (int ranks, long iterations, long warmup)
     if (rc == 0 && root)
         s_emit_result ("allreduce", samples, (size_t) iterations);
     free (samples);
-    uint64_t t2 = s_now_ns ();
+    uint64_t t2 = bench_now_ns ();
     pm_destroy (&pm);
     if (root)
-        s_emit ("INFO destroy_us %" PRIu64, (s_now_ns () - t2) / 1000);
+        bench_emit ("INFO destroy_us %" PRIu64, (bench_now_ns () - t2) / 1000);
     return rc == 0 ? 0 : 1;
 }
 
@@ -475,41 +390,6 @@ typedef struct {
 
 static s_row_t s_rows[S_MAX_ROWS];
 static int s_nrows;
-static volatile pid_t s_running_group;      /* child group to kill on SIGINT */
-static volatile sig_atomic_t s_interrupted; /* the signal that stops the run  */
-
-/* Kills the configuration running now; the driver notices s_interrupted,
-   stops pmd, removes its run directory and exits 128+sig.                  */
-static void
-s_on_signal (int sig)
-{
-    s_interrupted = sig;
-    if (s_running_group > 0)
-        kill (-s_running_group, SIGKILL);
-}
-
-/* Removes path and what it holds (the run directory: sockets, ready files
-   and the raw children's directories — depth is bounded).                 */
-static void
-s_remove_tree (const char *path, int depth)
-{
-    DIR *dir = depth > 0 ? opendir (path) : NULL;
-    if (dir) {
-        struct dirent *entry;
-        while ((entry = readdir (dir)) != NULL) {
-            if (strcmp (entry->d_name, ".") == 0 || strcmp (entry->d_name, "..") == 0)
-                continue;
-            char child[PATH_MAX];
-            s_format (child, sizeof child, "%s/%s", path, entry->d_name);
-            if (entry->d_type == DT_DIR)
-                s_remove_tree (child, depth - 1);
-            else
-                unlink (child);
-        }
-        closedir (dir);
-    }
-    rmdir (path);
-}
 
 static long
 s_pm_iterations (const s_config_t *cfg, int ranks)
@@ -530,131 +410,6 @@ s_pm_warmup (const s_config_t *cfg, long iterations)
     return w < 10 ? 10 : w > 500 ? 500 : w;
 }
 
-/* Runs `self args...` in its own process group with stdout on a pipe, up to
-   timeout_s.  Returns its captured stdout (malloc'd, NUL-terminated) and sets
-   *status to the wait status, or -1 on timeout/spawn failure (why in err). */
-static char *
-s_run_child (const s_config_t *cfg, char *const args[], int *status, char *err, size_t err_size)
-{
-    *status = -1;
-    err[0] = '\0';
-    int out[2];
-    if (pipe (out) != 0) {
-        s_format (err, err_size, "pipe: %s", strerror (errno));
-        return NULL;
-    }
-    fcntl (out[0], F_SETFD, FD_CLOEXEC);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t attr;
-    posix_spawn_file_actions_init (&fa);
-    posix_spawn_file_actions_adddup2 (&fa, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose (&fa, out[1]);
-    posix_spawnattr_init (&attr);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup (&attr, 0);
-    pid_t pid = -1;
-    int rc = posix_spawn (&pid, cfg->self, &fa, &attr, args, environ);
-    posix_spawn_file_actions_destroy (&fa);
-    posix_spawnattr_destroy (&attr);
-    close (out[1]);
-    if (rc != 0) {
-        close (out[0]);
-        s_format (err, err_size, "posix_spawn %s: %s", cfg->self, strerror (rc));
-        return NULL;
-    }
-    s_running_group = pid;
-
-    size_t cap = 4096, len = 0;
-    char *text = malloc (cap);
-    if (!text) {
-        kill (-pid, SIGKILL);
-        s_reap (pid, 1000);
-        close (out[0]);
-        s_running_group = 0;
-        s_format (err, err_size, "out of memory");
-        return NULL;
-    }
-    text[0] = '\0';
-    uint64_t start = s_now_ns ();
-    uint64_t deadline = start + (uint64_t) cfg->timeout_s * 1000000000u;
-    uint64_t exited_at = 0; /* when the spawned process itself exited */
-    bool eof = false, timed_out = false, strays = false;
-    while (!eof || !exited_at) {
-        uint64_t now = s_now_ns ();
-        if (s_interrupted) {
-            kill (-pid, SIGKILL);
-            timed_out = true;
-            break;
-        }
-        if (now > deadline) {
-            timed_out = true;
-            break;
-        }
-        /* Ranks still holding the pipe 3 s after the process they were
-           forked from has gone: they are strays, not worth waiting for.     */
-        if (exited_at && now > exited_at + 3000000000u) {
-            strays = true;
-            break;
-        }
-        if (!exited_at) {
-            pid_t w = waitpid (pid, status, WNOHANG);
-            if (w == pid)
-                exited_at = s_now_ns ();
-        }
-        if (eof) {
-            usleep (2000);
-            continue;
-        }
-        struct pollfd pfd = { .fd = out[0], .events = POLLIN };
-        if (poll (&pfd, 1, 50) <= 0)
-            continue;
-        if (len + 1024 > cap && cap < S_OUT_LIMIT) {
-            char *bigger = realloc (text, cap * 2);
-            if (bigger) {
-                text = bigger;
-                cap *= 2;
-            }
-        }
-        char sink[1024];
-        bool keep = len + 1024 <= cap;
-        ssize_t n = read (out[0], keep ? text + len : sink, keep ? cap - len - 1 : sizeof sink);
-        if (n == 0)
-            eof = true;
-        else if (n > 0 && keep) {
-            len += (size_t) n;
-            text[len] = '\0';
-        }
-    }
-    close (out[0]);
-    kill (-pid, SIGKILL); /* whatever is left of the group */
-    if (!exited_at) {
-        int st = s_reap (pid, 1000);
-        if (!timed_out)
-            *status = st;
-    }
-    /* Ranks orphaned by the kill were reparented to us (subreaper): reap
-       them so no zombie outlives the run.                                  */
-    uint64_t reap_deadline = s_now_ns () + 2000000000u;
-    while (s_now_ns () < reap_deadline) {
-        int st;
-        pid_t w = waitpid (-pid, &st, WNOHANG);
-        if (w < 0 && errno != EINTR)
-            break; /* ECHILD: none left */
-        if (w == 0)
-            usleep (2000);
-    }
-    s_running_group = 0;
-    if (timed_out) {
-        *status = -1;
-        if (s_interrupted)
-            s_format (err, err_size, "interrupted");
-        else
-            s_format (err, err_size, "no result within %d s (killed)", cfg->timeout_s);
-    } else if (strays)
-        s_format (err, err_size, "ranks kept running after the launching process exited");
-    return text;
-}
-
 static s_row_t *
 s_new_row (const char *what, int ranks, const char *transport, const char *via)
 {
@@ -662,9 +417,9 @@ s_new_row (const char *what, int ranks, const char *transport, const char *via)
         return NULL;
     s_row_t *row = &s_rows[s_nrows++];
     memset (row, 0, sizeof *row);
-    s_format (row->what, sizeof row->what, "%s", what);
-    s_format (row->transport, sizeof row->transport, "%s", transport);
-    s_format (row->via, sizeof row->via, "%s", via);
+    bench_format (row->what, sizeof row->what, "%s", what);
+    bench_format (row->transport, sizeof row->transport, "%s", transport);
+    bench_format (row->via, sizeof row->via, "%s", via);
     row->ranks = ranks;
     row->create_us = row->destroy_us = -1;
     return row;
@@ -677,16 +432,8 @@ s_parse_child (const char *text, int status, const char *err, s_row_t **rows, in
     char error[512] = "";
     char backend[32] = "";
     long create_us = -1, destroy_us = -1;
-    for (const char *line = text; line && *line;) {
-        const char *end = strchr (line, '\n');
-        size_t len = end ? (size_t) (end - line) : strlen (line);
-        char buf[1024];
-        if (len >= sizeof buf)
-            len = sizeof buf - 1;
-        memcpy (buf, line, len);
-        buf[len] = '\0';
-        line = end ? end + 1 : NULL;
-
+    char buf[1024];
+    for (const char *cursor = text; bench_next_line (&cursor, buf, sizeof buf);) {
         char what[32];
         s_stats_t st;
         if (sscanf (buf, "RESULT %31s %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
@@ -699,49 +446,28 @@ s_parse_child (const char *text, int status, const char *err, s_row_t **rows, in
                     rows[i]->ok = true;
                 }
         } else if (strncmp (buf, "INFO backend ", 13) == 0)
-            s_format (backend, sizeof backend, "%s", buf + 13);
+            bench_format (backend, sizeof backend, "%s", buf + 13);
         else if (sscanf (buf, "INFO create_us %ld", &create_us) == 1)
             ;
         else if (sscanf (buf, "INFO destroy_us %ld", &destroy_us) == 1)
             ;
         else if (strncmp (buf, "ERROR ", 6) == 0 && !error[0])
-            s_format (error, sizeof error, "%s", buf + 6);
+            bench_format (error, sizeof error, "%s", buf + 6);
     }
     if (!error[0] && err && err[0])
-        s_format (error, sizeof error, "%s", err);
-    if (!error[0] && status != 0) {
-        if (status == -1)
-            s_format (error, sizeof error, "child failed");
-        else if (WIFSIGNALED (status))
-            s_format (error, sizeof error, "child killed by signal %d (%s)", WTERMSIG (status),
-                      strsignal (WTERMSIG (status)));
-        else
-            s_format (error, sizeof error, "child exited with status %d", WEXITSTATUS (status));
-    }
+        bench_format (error, sizeof error, "%s", err);
+    if (!error[0] && status != 0)
+        bench_describe_status (status, error, sizeof error);
     for (int i = 0; i < nrows; i++) {
-        s_format (rows[i]->backend, sizeof rows[i]->backend, "%s", backend);
+        bench_format (rows[i]->backend, sizeof rows[i]->backend, "%s", backend);
         rows[i]->create_us = create_us;
         rows[i]->destroy_us = destroy_us;
         if (!rows[i]->ok)
-            s_format (rows[i]->error, sizeof rows[i]->error, "%s",
-                      error[0] ? error : "no result reported");
+            bench_format (rows[i]->error, sizeof rows[i]->error, "%s",
+                          error[0] ? error : "no result reported");
         else if (error[0]) /* measured, but something went wrong after */
-            s_format (rows[i]->error, sizeof rows[i]->error, "%s", error);
+            bench_format (rows[i]->error, sizeof rows[i]->error, "%s", error);
     }
-}
-
-static void s_progress (const char *format, ...) __attribute__ ((format (printf, 1, 2)));
-static void
-s_progress (const char *format, ...)
-{
-    if (!isatty (STDERR_FILENO))
-        return;
-    va_list args;
-    va_start (args, format);
-    fprintf (stderr, "\r\033[K  running ");
-    vfprintf (stderr, format, args);
-    fflush (stderr);
-    va_end (args);
 }
 
 /* pin: both ends bound to one CPU (the "raw1cpu" row, for reference). */
@@ -751,14 +477,14 @@ s_measure_raw (const s_config_t *cfg, const char *transport, bool pin)
     s_row_t *row = s_new_row (pin ? "raw1cpu" : "raw", 2, transport, "");
     if (!row)
         return;
-    s_progress ("raw zmq round trip over %s%s ...", transport, pin ? " on one CPU" : "");
+    bench_progress ("raw zmq round trip over %s%s ...", transport, pin ? " on one CPU" : "");
     char iters[32], warm[32], err[256];
-    s_format (iters, sizeof iters, "%ld", cfg->raw_iterations);
-    s_format (warm, sizeof warm, "%ld", cfg->raw_warmup);
+    bench_format (iters, sizeof iters, "%ld", cfg->raw_iterations);
+    bench_format (warm, sizeof warm, "%ld", cfg->raw_warmup);
     char *const args[] = { (char *) cfg->self, "--child", "raw", (char *) transport,
                            iters, warm, pin ? "pin" : NULL, NULL };
     int status;
-    char *text = s_run_child (cfg, args, &status, err, sizeof err);
+    char *text = bench_run_child (cfg->self, args, cfg->timeout_s, &status, err, sizeof err);
     s_parse_child (text, status, err, &row, 1);
     free (text);
 }
@@ -770,15 +496,15 @@ s_measure_pm (const s_config_t *cfg, int ranks, const char *transport, const cha
                          s_new_row ("allreduce", ranks, transport, via) };
     if (!rows[0] || !rows[1])
         return;
-    s_progress ("pm n=%d via %s ...", ranks, via);
+    bench_progress ("pm n=%d via %s ...", ranks, via);
     long iterations = s_pm_iterations (cfg, ranks);
     char n[16], iters[32], warm[32], err[256];
-    s_format (n, sizeof n, "%d", ranks);
-    s_format (iters, sizeof iters, "%ld", iterations);
-    s_format (warm, sizeof warm, "%ld", s_pm_warmup (cfg, iterations));
+    bench_format (n, sizeof n, "%d", ranks);
+    bench_format (iters, sizeof iters, "%ld", iterations);
+    bench_format (warm, sizeof warm, "%ld", s_pm_warmup (cfg, iterations));
     char *const args[] = { (char *) cfg->self, "--child", "pm", n, iters, warm, NULL };
     int status;
-    char *text = s_run_child (cfg, args, &status, err, sizeof err);
+    char *text = bench_run_child (cfg->self, args, cfg->timeout_s, &status, err, sizeof err);
     s_parse_child (text, status, err, rows, 2);
     free (text);
 }
@@ -790,30 +516,22 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
              size_t endpoint_size, char *err, size_t err_size)
 {
     char ready[PATH_MAX + 16];
-    s_format (ready, sizeof ready, "%s/pmd.ready", dir);
+    bench_format (ready, sizeof ready, "%s/pmd.ready", dir);
     char *const args[] = { (char *) pmd,  "--bind",      "tcp://127.0.0.1:*", "--ready-file",
                            ready,        "--log-level", "warn",             NULL };
-    posix_spawnattr_t attr;
-    posix_spawnattr_init (&attr);
-    posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup (&attr, 0);
-    pid_t pid;
-    int rc = posix_spawn (&pid, pmd, NULL, &attr, args, environ);
-    posix_spawnattr_destroy (&attr);
-    if (rc != 0) {
-        s_format (err, err_size, "posix_spawn %s: %s", pmd, strerror (rc));
+    pid_t pid = bench_spawn (pmd, args, err, err_size);
+    if (pid < 0)
         return -1;
-    }
-    uint64_t deadline = s_now_ns () + (uint64_t) (cfg->quick ? 15 : 30) * 1000000000u;
-    while (s_now_ns () < deadline && !s_interrupted) {
+    uint64_t deadline = bench_now_ns () + (uint64_t) (cfg->quick ? 15 : 30) * 1000000000u;
+    while (bench_now_ns () < deadline && !bench_interrupted) {
         int status;
         if (waitpid (pid, &status, WNOHANG) == pid) {
             if (WIFSIGNALED (status))
-                s_format (err, err_size, "pmd died of signal %d before it was ready",
-                          WTERMSIG (status));
+                bench_format (err, err_size, "pmd died of signal %d before it was ready",
+                              WTERMSIG (status));
             else
-                s_format (err, err_size, "pmd exited with status %d before it was ready",
-                          WEXITSTATUS (status));
+                bench_format (err, err_size, "pmd exited with status %d before it was ready",
+                              WEXITSTATUS (status));
             return -1;
         }
         FILE *f = fopen (ready, "r");
@@ -825,7 +543,7 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
             char *nl = have ? strchr (line, '\n') : NULL;
             if (nl) {
                 *nl = '\0';
-                s_format (endpoint, endpoint_size, "%s", line);
+                bench_format (endpoint, endpoint_size, "%s", line);
                 unlink (ready);
                 return pid;
             }
@@ -833,9 +551,9 @@ s_start_pmd (const s_config_t *cfg, const char *pmd, const char *dir, char *endp
         usleep (10000);
     }
     kill (pid, SIGKILL);
-    s_reap (pid, 1000);
+    bench_reap (pid, 1000);
     unlink (ready);
-    s_format (err, err_size, "pmd did not write %s in time", ready);
+    bench_format (err, err_size, "pmd did not write %s in time", ready);
     return -1;
 }
 
@@ -843,13 +561,14 @@ static void
 s_stop_pmd (pid_t pid, char *note, size_t note_size)
 {
     kill (pid, SIGTERM);
-    int status = s_reap (pid, 5000);
+    int status = bench_reap (pid, 5000);
     if (status == -1)
-        s_format (note, note_size, "pmd ignored SIGTERM for 5 s and was killed");
+        bench_format (note, note_size, "pmd ignored SIGTERM for 5 s and was killed");
     else if (WIFSIGNALED (status) && WTERMSIG (status) != SIGTERM)
-        s_format (note, note_size, "pmd died of signal %d on SIGTERM", WTERMSIG (status));
+        bench_format (note, note_size, "pmd died of signal %d on SIGTERM", WTERMSIG (status));
     else if (WIFEXITED (status) && WEXITSTATUS (status) != 0)
-        s_format (note, note_size, "pmd exited with status %d on SIGTERM", WEXITSTATUS (status));
+        bench_format (note, note_size, "pmd exited with status %d on SIGTERM",
+                      WEXITSTATUS (status));
 }
 
 /* pm rows through a standalone pmd over tcp.  Returns a note for the table
@@ -859,24 +578,24 @@ s_measure_pmd (const s_config_t *cfg, char *note, size_t note_size)
 {
     char pmd[PATH_MAX];
     if (cfg->pmd_path)
-        s_format (pmd, sizeof pmd, "%s", cfg->pmd_path);
+        bench_format (pmd, sizeof pmd, "%s", cfg->pmd_path);
     else {
-        s_format (pmd, sizeof pmd, "%s", cfg->self);
+        bench_format (pmd, sizeof pmd, "%s", cfg->self);
         char *slash = strrchr (pmd, '/');
         if (slash)
-            s_format (slash + 1, sizeof pmd - (size_t) (slash + 1 - pmd), "pmd");
+            bench_format (slash + 1, sizeof pmd - (size_t) (slash + 1 - pmd), "pmd");
     }
     if (access (pmd, X_OK) != 0) {
-        s_format (note, note_size, "pmd rows skipped: no executable %s", pmd);
+        bench_format (note, note_size, "pmd rows skipped: no executable %s", pmd);
         return;
     }
     char dir[PATH_MAX];
-    s_make_temp_dir (dir, sizeof dir);
+    bench_make_temp_dir (dir, sizeof dir);
     if (!dir[0]) {
-        s_format (note, note_size, "pmd rows skipped: mkdtemp: %s", strerror (errno));
+        bench_format (note, note_size, "pmd rows skipped: mkdtemp: %s", strerror (errno));
         return;
     }
-    s_progress ("starting pmd ...");
+    bench_progress ("starting pmd ...");
     char endpoint[512], err[512];
     pid_t pid = s_start_pmd (cfg, pmd, dir, endpoint, sizeof endpoint, err, sizeof err);
     if (pid < 0) {
@@ -885,13 +604,13 @@ s_measure_pmd (const s_config_t *cfg, char *note, size_t note_size)
                                  s_new_row ("allreduce", cfg->ranks[i], "tcp", "pmd") };
             for (int j = 0; j < 2; j++)
                 if (rows[j])
-                    s_format (rows[j]->error, sizeof rows[j]->error, "%s", err);
+                    bench_format (rows[j]->error, sizeof rows[j]->error, "%s", err);
         }
         rmdir (dir);
         return;
     }
     setenv ("PM_ENDPOINT", endpoint, 1);
-    for (int i = 0; i < cfg->nranks && !s_interrupted; i++)
+    for (int i = 0; i < cfg->nranks && !bench_interrupted; i++)
         s_measure_pm (cfg, cfg->ranks[i], "tcp", "pmd");
     unsetenv ("PM_ENDPOINT");
     s_stop_pmd (pid, note, note_size);
@@ -955,10 +674,10 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
                             : strcmp (row->what, "barrier") == 0 ? "barrier"
                                                                  : "allreduce 1 double, sum";
         char transport[32];
-        s_format (transport, sizeof transport, "%s%s%s", row->transport, row->via[0] ? " " : "",
-                  row->via);
+        bench_format (transport, sizeof transport, "%s%s%s", row->transport, row->via[0] ? " " : "",
+                      row->via);
         char ranks[16];
-        s_format (ranks, sizeof ranks, "n=%d", row->ranks);
+        bench_format (ranks, sizeof ranks, "n=%d", row->ranks);
         bool raw_row = strncmp (row->what, "raw", 3) == 0;
         printf ("%-27s %5s  %-14s ", label, raw_row ? "" : ranks, transport);
         if (!row->ok) {
@@ -988,8 +707,8 @@ s_print_table (const s_config_t *cfg, const char *pmd_note)
         if (!row->ok)
             continue;
         char name[64];
-        s_format (name, sizeof name, "%s n=%d %s%s%s", row->what, row->ranks, row->transport,
-                  row->via[0] ? " " : "", row->via);
+        bench_format (name, sizeof name, "%s n=%d %s%s%s", row->what, row->ranks, row->transport,
+                      row->via[0] ? " " : "", row->via);
         printf ("  %-28s min %8.1f  mean %8.1f  max %9.1f", name, s_us (row->st.min),
                 s_us (row->st.mean), s_us (row->st.max));
         if (row->create_us >= 0 && strcmp (row->what, "barrier") == 0)
@@ -1050,18 +769,6 @@ s_usage (FILE *out)
              "(the table says which and why), 2 on a usage error.\n");
 }
 
-static bool
-s_parse_long (const char *text, long min, long max, long *value)
-{
-    char *end;
-    errno = 0;
-    long v = strtol (text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max)
-        return false;
-    *value = v;
-    return true;
-}
-
 int
 main (int argc, char *argv[])
 {
@@ -1069,11 +776,12 @@ main (int argc, char *argv[])
     if (argc >= 2 && strcmp (argv[1], "--child") == 0) {
         long a = 0, b = 0, c = 0;
         if ((argc == 6 || (argc == 7 && strcmp (argv[6], "pin") == 0))
-            && strcmp (argv[2], "raw") == 0 && s_parse_long (argv[4], 1, 100000000, &a)
-            && s_parse_long (argv[5], 0, 100000000, &b))
+            && strcmp (argv[2], "raw") == 0 && bench_parse_long (argv[4], 1, 100000000, &a)
+            && bench_parse_long (argv[5], 0, 100000000, &b))
             return s_child_raw (argv[3], a, b, argc == 7);
-        if (argc == 6 && strcmp (argv[2], "pm") == 0 && s_parse_long (argv[3], 1, 100000, &a)
-            && s_parse_long (argv[4], 1, 100000000, &b) && s_parse_long (argv[5], 0, 100000000, &c))
+        if (argc == 6 && strcmp (argv[2], "pm") == 0 && bench_parse_long (argv[3], 1, 100000, &a)
+            && bench_parse_long (argv[4], 1, 100000000, &b)
+            && bench_parse_long (argv[5], 0, 100000000, &c))
             return s_child_pm ((int) a, b, c);
         fprintf (stderr, "pm-bench-latency: bad --child arguments\n");
         return 2;
@@ -1093,13 +801,13 @@ main (int argc, char *argv[])
         else if (strcmp (arg, "--no-pmd") == 0)
             cfg.no_pmd = true;
         else if (strcmp (arg, "--iterations") == 0 && value
-                 && s_parse_long (value, 1, 100000000, &cfg.iterations))
+                 && bench_parse_long (value, 1, 100000000, &cfg.iterations))
             i++;
         else if (strcmp (arg, "--raw-iterations") == 0 && value
-                 && s_parse_long (value, 1, 100000000, &raw_iterations))
+                 && bench_parse_long (value, 1, 100000000, &raw_iterations))
             i++;
         else if (strcmp (arg, "--timeout") == 0 && value
-                 && s_parse_long (value, 1, 86400, &timeout))
+                 && bench_parse_long (value, 1, 86400, &timeout))
             i++;
         else if (strcmp (arg, "--pmd") == 0 && value)
             cfg.pmd_path = argv[++i];
@@ -1131,60 +839,35 @@ main (int argc, char *argv[])
     cfg.raw_iterations = raw_iterations > 0 ? raw_iterations : cfg.quick ? 2000 : 20000;
     cfg.raw_warmup = cfg.quick ? 100 : 1000;
     cfg.timeout_s = timeout > 0 ? (int) timeout : cfg.quick ? 15 : 300;
-    ssize_t len = readlink ("/proc/self/exe", cfg.self, sizeof cfg.self - 1);
-    if (len <= 0) {
+    if (!bench_self_path (cfg.self, sizeof cfg.self)) {
         fprintf (stderr, "pm-bench-latency: readlink /proc/self/exe: %s\n", strerror (errno));
         return 1;
     }
-    cfg.self[len] = '\0';
 
-    /* The embedded rows must measure the embedded coordinator, whatever the
-       caller's environment says.                                          */
-    unsetenv ("PM_ENDPOINT");
-    unsetenv ("PM_GROUP");
-    unsetenv ("PM_RANK");
-    unsetenv ("PM_SIZE");
-    /* Become the parent of orphaned ranks, so a killed configuration leaves
-       no zombies behind (see s_run_child).                                 */
-    prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    struct sigaction sa;
-    memset (&sa, 0, sizeof sa);
-    sa.sa_handler = s_on_signal;
-    sigaction (SIGINT, &sa, NULL);
-    sigaction (SIGTERM, &sa, NULL);
-    sigaction (SIGHUP, &sa, NULL);
-
-    /* One private directory for everything this run puts on disk: the raw
-       ipc sockets, pmd's ready file and, through TMPDIR, libpm's own ipc
-       sockets.  Removed at the end, interrupted or not.  ipc paths must fit
-       in sun_path (108 bytes), so a long TMPDIR is not used.               */
-    const char *tmp = getenv ("TMPDIR");
-    if (tmp && strlen (tmp) > 40)
-        unsetenv ("TMPDIR");
+    /* The embedded rows measure the embedded coordinator whatever the
+       caller's environment says; a killed configuration leaves no zombies;
+       one private directory holds everything this run puts on disk (the
+       raw ipc sockets, pmd's ready file and, through TMPDIR, libpm's own
+       ipc sockets), removed at the end, interrupted or not.               */
     char run_dir[PATH_MAX];
-    s_make_temp_dir (run_dir, sizeof run_dir);
-    if (!run_dir[0]) {
-        fprintf (stderr, "pm-bench-latency: mkdtemp: %s\n", strerror (errno));
+    if (!bench_driver_setup ("pm-bench-latency", run_dir, sizeof run_dir))
         return 1;
-    }
-    setenv ("TMPDIR", run_dir, 1);
 
     char pmd_note[512] = "";
     s_measure_raw (&cfg, "ipc", false);
-    if (sysconf (_SC_NPROCESSORS_ONLN) > 1 && !s_interrupted)
+    if (sysconf (_SC_NPROCESSORS_ONLN) > 1 && !bench_interrupted)
         s_measure_raw (&cfg, "ipc", true);
-    for (int i = 0; i < cfg.nranks && !s_interrupted; i++)
+    for (int i = 0; i < cfg.nranks && !bench_interrupted; i++)
         s_measure_pm (&cfg, cfg.ranks[i], "ipc", "embedded");
-    if (!s_interrupted)
+    if (!bench_interrupted)
         s_measure_raw (&cfg, "tcp", false);
-    if (!cfg.no_pmd && !s_interrupted)
+    if (!cfg.no_pmd && !bench_interrupted)
         s_measure_pmd (&cfg, pmd_note, sizeof pmd_note);
-    s_remove_tree (run_dir, 3);
-    if (isatty (STDERR_FILENO))
-        fprintf (stderr, "\r\033[K");
-    if (s_interrupted) {
-        fprintf (stderr, "pm-bench-latency: interrupted (signal %d)\n", (int) s_interrupted);
-        return 128 + (int) s_interrupted;
+    bench_remove_tree (run_dir, 3);
+    bench_progress_clear ();
+    if (bench_interrupted) {
+        fprintf (stderr, "pm-bench-latency: interrupted (signal %d)\n", (int) bench_interrupted);
+        return 128 + (int) bench_interrupted;
     }
     int failures = s_print_table (&cfg, pmd_note);
     return failures ? 1 : 0;
