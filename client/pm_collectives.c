@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "pm_blobs.h"
+#include "pm_collectives_mpi.h"
 #include "pm_dtype.h"
 #include "pm_log.h"
 #include "pm_manager_internal.h"
@@ -86,6 +87,8 @@ pm_barrier (pm_manager_t *pm)
     int rc = s_usable (pm);
     if (rc || s_serial (pm))
         return rc;
+    if (pm->mpi)
+        return pm_mpi_barrier (pm);
     pm_coll_args_t args = {.kind = PM_COLL_BARRIER};
     pm_coll_result_t result;
     rc = s_round (pm, &args, &result, NULL);
@@ -115,8 +118,10 @@ pm_bcast (pm_manager_t *pm, void *buf, size_t count, pm_dtype_t t, int root)
         bad = "count too large";
     else if (count && !buf)
         bad = "NULL buffer";
-    if (s_serial (pm))
+    if (s_serial (pm) || (pm->mpi && bad))
         return bad ? pm_fail (pm, PM_EINVAL, "bcast: %s", bad) : 0;
+    if (pm->mpi)
+        return pm_mpi_bcast (pm, buf, bytes, root);
     pm_coll_args_t args = {.kind = PM_COLL_BCAST, .dtype = t, .root = root,
                            .count = (int64_t) count, .data = buf, .data_size = bytes,
                            .has_data = pm->rank == root};
@@ -145,8 +150,10 @@ pm_sync_bytes_with_peers (pm_manager_t *pm, void **data, size_t *size)
         bad = "data and size must not be NULL";
     else if (pm->rank == 0 && *size && !*data)
         bad = "NULL data with a non-zero size at root";
-    if (s_serial (pm))
+    if (s_serial (pm) || (pm->mpi && bad))
         return bad ? pm_fail (pm, PM_EINVAL, "sync bytes: %s", bad) : 0;
+    if (pm->mpi)
+        return pm_mpi_bcast_blob (pm, data, size);
     pm_coll_args_t args = {.kind = PM_COLL_BCAST_BLOB, .dtype = PM_BYTE, .root = 0};
     if (!bad && pm->rank == 0) {
         args.data = *data;
@@ -211,6 +218,9 @@ pm_scatterv (pm_manager_t *pm, const void *send, const size_t *counts, pm_dtype_
             memmove (recv, send, recv_bytes);
         return 0;
     }
+    if (pm->mpi)
+        return bad ? pm_fail (pm, PM_EINVAL, "scatterv: %s", bad)
+                   : pm_mpi_scatterv (pm, send, counts, dsize, recv, recv_count, root);
     pm_coll_args_t args = {.kind = PM_COLL_SCATTERV, .dtype = t, .root = root,
                            .count = (int64_t) recv_count};
     if (is_root) {
@@ -281,6 +291,9 @@ pm_gatherv (pm_manager_t *pm, const void *send, size_t count, pm_dtype_t t, void
             memmove (recv, send, bytes);
         return 0;
     }
+    if (pm->mpi)
+        return bad ? pm_fail (pm, PM_EINVAL, "gather: %s", bad)
+                   : pm_mpi_gatherv (pm, send, count, dsize, recv, counts, root);
     pm_coll_args_t args = {.kind = PM_COLL_GATHERV, .dtype = t, .root = root,
                            .count = (int64_t) count, .data = send, .data_size = bytes,
                            .has_data = true, .counts = is_root ? counts : NULL};
@@ -332,6 +345,9 @@ pm_allgather (pm_manager_t *pm, const void *send, size_t count, pm_dtype_t t, vo
             memmove (recv, send, bytes);
         return 0;
     }
+    if (pm->mpi)
+        return bad ? pm_fail (pm, PM_EINVAL, "allgather: %s", bad)
+                   : pm_mpi_allgather (pm, send, count, dsize, recv, counts);
     pm_coll_args_t args = {.kind = PM_COLL_ALLGATHERV, .dtype = t, .count = (int64_t) count,
                            .data = send, .data_size = bytes, .has_data = true,
                            .counts = counts};
@@ -367,6 +383,9 @@ pm_combine_data_with_peers (pm_manager_t *pm, const void *data, size_t size, pm_
         *all = blobs;
         return 0;
     }
+    if (pm->mpi)
+        return bad ? pm_fail (pm, PM_EINVAL, "combine: %s", bad)
+                   : pm_mpi_combine (pm, data, size, all);
     pm_coll_args_t args = {.kind = PM_COLL_ALLGATHERV, .dtype = PM_BYTE,
                            .count = (int64_t) size, .data = data, .data_size = size,
                            .has_data = true};
@@ -415,6 +434,9 @@ s_reduce (pm_manager_t *pm, const void *send, void *recv, size_t count, pm_dtype
             memmove (recv, send, bytes);
         return 0;
     }
+    if (pm->mpi)
+        return bad ? pm_fail (pm, PM_EINVAL, "reduce: %s", bad)
+                   : pm_mpi_reduce (pm, send, recv, count, t, op, root, to_all);
     pm_coll_args_t args = {.kind = to_all ? PM_COLL_ALLREDUCE : PM_COLL_REDUCE, .dtype = t,
                            .op = op, .root = to_all ? 0 : root, .count = (int64_t) count,
                            .data = send, .data_size = bytes, .has_data = true};

@@ -261,11 +261,18 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
     const char *mpi_variable = NULL;
     int64_t mpi_size = s_mpi_launch_size (&mpi_variable);
     if (mpi_size > 1) {
-        snprintf (text, sizeof text,
-                  "this program runs inside an MPI launch of %lld ranks (%s), where MPI wins, "
-                  "but this build of libpm has no MPI backend",
-                  (long long) mpi_size, mpi_variable);
-        return s_fail_create (pm, PM_ENOTSUP, text);
+        /* Inside an MPI launch MPI wins, whatever the keyword (as in the seed). */
+        pm->mode = PM_MODE_PROCESS_RANK;
+        pm->backend = "MPI";
+        pm->schedule = PM_SCHEDULE_STATIC;
+        if (pm_mpi_attach (pm) != 0) {
+            char why[1400];
+            snprintf (why, sizeof why, "this program runs inside an MPI launch of %lld ranks "
+                                       "(%s), where MPI wins, but: %s",
+                      (long long) mpi_size, mpi_variable, pm->last_error);
+            return s_fail_create (pm, pm->last_code, why);
+        }
+        return pm;
     }
     const char *endpoint = options && options->endpoint && *options->endpoint
                                ? options->endpoint
@@ -314,8 +321,8 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
         return s_create_processes (pm, endpoint);
     if (strcmp (keyword, "mpi") == 0)
         return s_fail_create (pm, PM_ENOTSUP,
-                              "the MPI backend is not available in this build of libpm; "
-                              "launch with pm-run -n N, or use MultiProcessing");
+                              "the MPI backend runs ranks started by an MPI launcher: "
+                              "mpirun -np N ./program (or use MultiProcessing here)");
     if (strcmp (keyword, "rayio") == 0 || strcmp (keyword, "ray") == 0)
         return s_fail_create (pm, PM_ENOTSUP,
                               "the RayIo backend is not available in this build of libpm");
@@ -435,6 +442,7 @@ pm_destroy (pm_manager_t **pm_p)
     }
     bool failed = pm->client && pm_client_failed (pm->client);
     pm_sweep_free (pm);
+    pm_mpi_detach (pm);
     pm_client_destroy (&pm->client);
     if (pm->nchildren)
         pm_launch_reap (pm, failed ? PM_ABORT_GRACE_MS : -1);

@@ -9,6 +9,7 @@
 
 #include "pm.h"
 #include "pm_client.h"
+#include "pm_mpi.h"
 #include "pm_msg.h"
 
 typedef enum {
@@ -36,9 +37,14 @@ struct pm_manager {
     pm_progress_fn progress;   /* root: called as chunks finish */
     void *progress_arg;
     struct pm_sweep_local *sweep; /* this rank's results of the last pm_scatter */
+    const pm_mpi_ops_t *mpi;   /* MPI backend: collectives go to native MPI */
     int last_code;
     char last_error[1024];
 };
+
+/* Load the MPI module and initialise MPI (pm_mpi_loader.c). */
+int pm_mpi_attach (pm_manager_t *pm);
+void pm_mpi_detach (pm_manager_t *pm);
 
 /* Record a failure on pm (code + printf text) and return code. */
 int pm_fail (pm_manager_t *pm, int code, const char *fmt, ...)

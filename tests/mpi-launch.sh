@@ -1,32 +1,51 @@
 #!/usr/bin/env bash
-# A program started by a real mpirun must see that MPI wins, and, in a build
-# without the MPI backend, fail clearly (PM_ENOTSUP, naming the MPI launch)
-# on every rank instead of starting a backend of its own.
-# usage: mpi-launch.sh PM_CONFORMANCE
-set -euo pipefail
-conformance=$1
-command -v mpirun >/dev/null || { echo "mpi-launch: mpirun not found (openmpi-bin)"; exit 1; }
+# Programs started by a real mpirun: MPI wins over the keyword and every
+# collective runs on native MPI.
+#   mpi-launch.sh conformance NP PM_CONFORMANCE   — the conformance program passes
+#   mpi-launch.sh no-module NP PM_CONFORMANCE     — without the MPI module every rank
+#                                                   fails clearly (PM_ENOTSUP), no hang
+#   mpi-launch.sh sweep NP PM_SWEEP RO_MODEL      — the RO sweep CSV equals Serial's
+set -uo pipefail
+mode=$1 np=$2
+command -v mpirun >/dev/null || { echo "mpi-launch: FAIL: mpirun not found (openmpi-bin)"; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 export OMPI_MCA_rmaps_base_oversubscribe=1 OMPI_MCA_btl_vader_single_copy_mechanism=none
+# Open MPI leaks at MPI_Finalize from components it has already unloaded
+# (stacks LeakSanitizer cannot name, so cannot suppress): leak checking is
+# off under mpirun.  The code paths of libpm are leak-checked on the other
+# backends; address and undefined-behaviour checks stay on here.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-export TMPDIR=$tmp
-set +e
-timeout 60 mpirun -np 2 "$conformance" MultiProcessing 4 >"$tmp/out" 2>&1
-status=$?
-set -e
-cat "$tmp/out"
-if ((status == 0)); then
-  echo "mpi-launch: FAIL: the program ran under mpirun although this build has no MPI backend"
-  exit 1
-fi
-if ((status == 124)); then
-  echo "mpi-launch: FAIL: timed out"
-  exit 1
-fi
-count=$(grep -c "inside an MPI launch of 2 ranks" "$tmp/out" || true)
-if ((count != 2)); then
-  echo "mpi-launch: FAIL: expected both ranks to name the MPI launch, found $count"
-  exit 1
-fi
-echo "mpi-launch: ok (both ranks refused clearly, mpirun exit $status)"
+export TMPDIR=$tmp/run # killed ranks leave session directories here
+mkdir -p "$TMPDIR"
+fail () { echo "mpi-launch $mode: FAIL: $*"; exit 1; }
+case $mode in
+  conformance)
+    timeout 100 mpirun -np "$np" "$3" MultiProcessing 4 >"$tmp/out" 2>&1 \
+      || { cat "$tmp/out"; fail "conformance under mpirun -np $np"; }
+    if ((np > 1)); then
+      grep -q "(MPI, $np ranks): PASS" "$tmp/out" || { cat "$tmp/out"; fail "not run on the MPI backend"; }
+    fi
+    ;;
+  no-module)
+    PM_MPI_MODULE=$tmp/missing.so timeout 60 mpirun -np "$np" "$3" MultiProcessing 4 >"$tmp/out" 2>&1
+    status=$?
+    ((status != 0 && status != 124)) || { cat "$tmp/out"; fail "exit $status"; }
+    count=$(grep -c "MPI backend .*cannot be loaded" "$tmp/out" || true)
+    ((count == np)) || { cat "$tmp/out"; fail "expected $np clear refusals, found $count"; }
+    ;;
+  sweep)
+    sweep=$3 model=$4
+    params=(--param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,5)')
+    "$sweep" --backend Serial -n 1 --model "$model" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
+      || fail "serial sweep"
+    timeout 100 mpirun -np "$np" "$sweep" --model "$model" "${params[@]}" -o "$tmp/mpi.csv" \
+      >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "sweep under mpirun -np $np"; }
+    cmp -s "$tmp/serial.csv" "$tmp/mpi.csv" || fail "CSV under MPI differs from Serial"
+    ;;
+  *) fail "unknown mode" ;;
+esac
+leftover=$(find "$TMPDIR" -mindepth 1 -maxdepth 3 2>/dev/null | head -3)
+[[ -z $leftover ]] || echo "mpi-launch $mode: note: mpirun left $leftover"
+echo "mpi-launch $mode -np $np: ok"

@@ -1066,7 +1066,15 @@ int main (int argc, char **argv)
     const char *env_rank = getenv ("PM_RANK");
     const char *env_size = getenv ("PM_SIZE");
     bool launched = env_rank && *env_rank && env_size && *env_size;
-    if (launched) {
+    /* Under mpirun (more than one MPI process) MPI wins, whatever the keyword. */
+    const char *mpi_size = getenv ("OMPI_COMM_WORLD_SIZE");
+    const char *mpi_rank = getenv ("OMPI_COMM_WORLD_RANK");
+    if (mpi_size && atoi (mpi_size) > 1 && mpi_rank) {
+        launched = true;
+        cfg.expect_size = atoi (mpi_size);
+        cfg.expect_rank = atoi (mpi_rank);
+        cfg.expect_backend = "MPI";
+    } else if (launched) {
         cfg.expect_size = atoi (env_size);
         cfg.expect_rank = atoi (env_rank);
         cfg.expect_backend = "pm-run";
