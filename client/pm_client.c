@@ -405,3 +405,9 @@ pm_client_receive (pm_client_t *self, pm_msg_t *msg, pm_coll_result_t *frames, c
             return 0;
     }
 }
+
+int64_t
+pm_client_max_frame (const pm_client_t *self)
+{
+    return self->max_frame;
+}

@@ -59,6 +59,9 @@ int pm_client_send (pm_client_t *self, const pm_msg_t *msg, zmq_msg_t *frames, s
 int pm_client_receive (pm_client_t *self, pm_msg_t *msg, pm_coll_result_t *frames, char *err,
                        size_t err_size);
 
+/* The coordinator's frame limit (from WELCOME): larger frames are refused. */
+int64_t pm_client_max_frame (const pm_client_t *self);
+
 /* Whether the coordinator or the group was lost (a run that failed). */
 bool pm_client_failed (const pm_client_t *self);
 

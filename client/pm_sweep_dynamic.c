@@ -186,6 +186,13 @@ pm_scatter_dynamic (pm_manager_t *pm, const pm_model_t *model, const double *all
     else if (bad_call)
         rc = pm_fail (pm, PM_EINVAL, "pm_scatter: root passed no parameters for %zu rows, or "
                                      "0 columns", rows);
+    else if (root && (int64_t) (rows * cols * sizeof (double)) > pm_client_max_frame (pm->client))
+        /* libzmq would drop the frame and the connection: refuse it here. */
+        rc = pm_fail (pm, PM_EINVAL,
+                      "pm_scatter: %zu rows x %zu columns (%zu bytes) exceed the coordinator's "
+                      "frame limit of %lld bytes: split the sweep or raise pmd --max-frame",
+                      rows, cols, rows * cols * sizeof (double),
+                      (long long) pm_client_max_frame (pm->client));
     if (root) {
         /* Root opens the sweep even when it cannot take part in it, with no
            rows then, so that nobody waits for rows that never come.   */

@@ -425,6 +425,9 @@ s_handle_status (pm_coord_t *self, const uint8_t *route, size_t route_size,
     pm_msg_set (&reply, PM_KEY_GROUPS, (int64_t) zhashx_size (self->groups));
     pm_msg_set (&reply, PM_KEY_SESSIONS, (int64_t) zhashx_size (self->sessions_by_id));
     pm_msg_set (&reply, PM_KEY_DROPPED, (int64_t) self->stats.dropped);
+    /* Who answers: a peer can tell a restarted coordinator from the same one. */
+    pm_msg_set (&reply, PM_KEY_PID, self->self_proc.pid);
+    pm_msg_set (&reply, PM_KEY_STARTTIME, (int64_t) self->self_proc.starttime);
     s_reply (self, route, route_size, &reply);
 }
 

@@ -47,6 +47,8 @@ struct pm_sched {
     bool gather_waiting;
     double us_per_row;      /* moving average; 0 until measured */
     pm_session_t *root;     /* rank 0, to stream finished chunks to (NULL: don't) */
+    uint64_t refused;       /* id of a sweep whose SWEEP_OPEN was refused; 0: none */
+    char refused_text[PM_TEXT_MAX + 1];
     int *lost;              /* ranks that left with work unfinished */
     size_t nlost;
     uint8_t *left;          /* by rank: left the group */
@@ -315,13 +317,19 @@ s_open (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     else if (nframes != 1 || zmq_msg_size (&frames[0]) != (size_t) rows * (size_t) cols * 8)
         bad = "the rows frame does not match the sweep's shape";
     if (bad) {
+        /* Every request for this sweep, waiting or to come, gets the refusal. */
         pm_warn ("PM2201", "rejected a sweep from rank %d: %s", session->rank, bad);
-        pm_msg_t reply;
-        pm_msg_init (&reply, PM_MSG_TASK, msg->seq);
-        pm_msg_set (&reply, PM_KEY_CODE, PM_EPROTO);
-        pm_msg_set_str (&reply, PM_KEY_TEXT, bad);
-        pm_msg_set (&reply, PM_KEY_COUNT, 0);
-        pm_session_send (router, session, &reply, NULL, 0);
+        self->refused = msg->seq;
+        snprintf (self->refused_text, sizeof self->refused_text, "the coordinator refused the sweep: %s", bad);
+        size_t kept = 0;
+        for (size_t i = 0; i < self->nparked; i++) {
+            if (self->parked[i].sweep == msg->seq)
+                s_send_task (router, self->parked[i].session, msg->seq, PM_EPROTO,
+                             self->refused_text, 0, 0, 0, 0, NULL);
+            else
+                self->parked[kept++] = self->parked[i];
+        }
+        self->nparked = kept;
         return;
     }
     s_reset (self);
@@ -416,7 +424,10 @@ pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm
     case PM_MSG_SWEEP_OPEN: s_open (self, router, session, msg, frames, nframes); break;
     case PM_MSG_TASK_DONE: s_done (self, router, session, msg, frames, nframes); break;
     case PM_MSG_TASK_REQUEST:
-        if (msg->seq < self->sweep || (msg->seq == self->sweep && s_complete (self)))
+        if (self->refused && msg->seq == self->refused)
+            s_send_task (router, session, msg->seq, PM_EPROTO, self->refused_text, 0, 0, 0, 0,
+                         NULL);
+        else if (msg->seq < self->sweep || (msg->seq == self->sweep && s_complete (self)))
             s_send_task (router, session, msg->seq, 0, NULL, 0, 0, 0,
                          msg->seq == self->sweep ? self->cols : 0, NULL); /* nothing left */
         else if (msg->seq == self->sweep && self->open && s_assign (self, router, session))
@@ -483,6 +494,7 @@ pm_sched_member_left (pm_sched_t *self, void *router, int rank, bool died)
         pm_warn ("PM2205", "rank %d %s with unfinished rows of sweep %llu: they are requeued",
                  rank, died ? "died" : "left", (unsigned long long) self->sweep);
     s_serve_parked (self, router);
-    if (rank == 0 && self->open && !s_complete (self))
+    /* Without rank 0 nobody opens or gathers: everyone waiting stops. */
+    if (rank == 0 && !(self->open && s_complete (self)))
         s_release_parked (self, router, PM_EPEERLOST, "rank 0 left: nobody will gather this sweep");
 }

@@ -231,6 +231,8 @@ s_launch_reply (pm_workers_t *self, const uint8_t *route, size_t route_size, uin
     pm_msg_t reply;
     pm_msg_init (&reply, PM_MSG_LAUNCH_REPLY, seq);
     pm_msg_set (&reply, PM_KEY_CODE, code);
+    pm_msg_set (&reply, PM_KEY_PID, self->config.coordinator->pid);
+    pm_msg_set (&reply, PM_KEY_STARTTIME, (int64_t) self->config.coordinator->starttime);
     pm_msg_set_str (&reply, PM_KEY_TEXT, text);
     s_send (self, route, route_size, &reply, NULL, 0);
 }

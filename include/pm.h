@@ -175,9 +175,12 @@ int pm_set_schedule (pm_manager_t *pm, pm_schedule_t schedule);
    model once, evaluates its share of the rows (static: numpy.array_split;
    dynamic: chunks it pulls until none are left), and keeps its LocalResults
    for pm_gather.  A row whose execute fails gets NaN outputs
-   and success 0; it never fails the sweep.  Returns PM_EINVAL (on every
-   rank) if the model cannot be built on some rank, or if root passed no
-   parameters with rows > 0.                                              */
+   and success 0; it never fails the sweep.  Static schedule: PM_EINVAL on
+   every rank if the model cannot be built on some rank, or if root passed
+   no parameters with rows > 0.  Dynamic schedule: a rank that cannot build
+   the model (or fails later) returns PM_EINVAL (or the failure) itself and
+   hands back its rows; the others finish the sweep without it.  If root's
+   call is bad, every rank's pm_scatter returns with no rows.             */
 int pm_scatter (pm_manager_t *pm, const pm_model_t *model, const double *all_parameters,
                 size_t rows, size_t cols);
 

@@ -156,21 +156,47 @@ typedef struct {
     size_t failed;
 } s_results_arg_t;
 
+/* One row: its parameters, outputs and success flag. */
+static void
+s_write_values (FILE *out, const double *parameters, size_t cols, const double *outputs,
+                size_t noutputs, unsigned char success, size_t *failed)
+{
+    for (size_t c = 0; c < cols; c++) {
+        if (c)
+            fputc (',', out);
+        pm_csv_number (out, parameters[c]);
+    }
+    for (size_t k = 0; k < noutputs; k++) {
+        fputc (',', out);
+        pm_csv_number (out, outputs[k]);
+    }
+    fputs (success ? ",1\n" : ",0\n", out);
+    if (!success)
+        (*failed)++;
+}
+
 static void
 s_write_row (FILE *out, const pm_local_results_t *e, size_t i, size_t *failed)
 {
-    for (size_t c = 0; c < e->cols; c++) {
+    s_write_values (out, e->parameters + i * e->cols, e->cols, e->outputs + i * e->noutputs,
+                    e->noutputs, e->success[i], failed);
+}
+
+/* The header line: inputs, outputs, success. */
+static void
+s_write_header (FILE *out, const char *const *input_names, size_t ninputs,
+                const char *const *output_names, size_t noutputs)
+{
+    for (size_t c = 0; c < ninputs; c++) {
         if (c)
             fputc (',', out);
-        pm_csv_number (out, e->parameters[i * e->cols + c]);
+        pm_csv_field (out, input_names[c]);
     }
-    for (size_t k = 0; k < e->noutputs; k++) {
+    for (size_t k = 0; k < noutputs; k++) {
         fputc (',', out);
-        pm_csv_number (out, e->outputs[i * e->noutputs + k]);
+        pm_csv_field (out, output_names[k] ? output_names[k] : "");
     }
-    fputs (e->success[i] ? ",1\n" : ",0\n", out);
-    if (!e->success[i])
-        (*failed)++;
+    fputs (",success\n", out);
 }
 
 static int
@@ -198,17 +224,13 @@ s_results_body (FILE *out, void *arg_, char *err, size_t err_size)
                 in_order = false;
     }
 
-    for (size_t c = 0; c < arg->ninputs; c++) {
-        if (c)
-            fputc (',', out);
-        pm_csv_field (out, arg->input_names[c]);
-    }
-    for (size_t k = 0; k < noutputs; k++) {
-        fputc (',', out);
-        const char *name = pm_results_output_name (results, k);
-        pm_csv_field (out, name ? name : "");
-    }
-    fputs (",success\n", out);
+    const char **names = calloc (noutputs + 1, sizeof *names);
+    if (!names)
+        return s_fail (err, err_size, "out of memory");
+    for (size_t k = 0; k < noutputs; k++)
+        names[k] = pm_results_output_name (results, k);
+    s_write_header (out, arg->input_names, arg->ninputs, names, noutputs);
+    free (names);
 
     arg->failed = 0;
     if (in_order && next != total)
@@ -260,6 +282,45 @@ pm_csv_write_results (const char *path, const char *const *input_names, size_t n
         return s_fail (err, err_size, "no results");
     s_results_arg_t arg = {input_names, ninputs, results, 0};
     int rc = pm_csv_write_atomic (path, s_results_body, &arg, err, err_size);
+    if (rc == 0 && failed)
+        *failed = arg.failed;
+    return rc;
+}
+
+/* ---- whole arrays ------------------------------------------------------------- */
+
+typedef struct {
+    const char *const *input_names, *const *output_names;
+    size_t ninputs, noutputs, rows;
+    const double *parameters, *outputs;
+    const unsigned char *success;
+    size_t failed;
+} s_table_arg_t;
+
+static int
+s_table_body (FILE *out, void *arg_, char *err, size_t err_size)
+{
+    (void) err;
+    (void) err_size;
+    s_table_arg_t *arg = arg_;
+    s_write_header (out, arg->input_names, arg->ninputs, arg->output_names, arg->noutputs);
+    arg->failed = 0;
+    for (size_t i = 0; i < arg->rows; i++)
+        s_write_values (out, arg->parameters + i * arg->ninputs, arg->ninputs,
+                        arg->outputs + i * arg->noutputs, arg->noutputs, arg->success[i],
+                        &arg->failed);
+    return 0;
+}
+
+int
+pm_csv_write_table (const char *path, const char *const *input_names, size_t ninputs,
+                    const char *const *output_names, size_t noutputs, const double *parameters,
+                    const double *outputs, const unsigned char *success, size_t rows,
+                    size_t *failed, char *err, size_t err_size)
+{
+    s_table_arg_t arg = {input_names, output_names, ninputs, noutputs, rows, parameters,
+                         outputs, success, 0};
+    int rc = pm_csv_write_atomic (path, s_table_body, &arg, err, err_size);
     if (rc == 0 && failed)
         *failed = arg.failed;
     return rc;

@@ -39,4 +39,13 @@ int pm_csv_write_results (const char *path, const char *const *input_names, size
                           const pm_results_t *results, size_t *failed, char *err,
                           size_t err_size);
 
+/* The same file from whole arrays, rows in sample order: parameters (rows x
+   ninputs), outputs (rows x noutputs), success (rows).  Used when a resumed
+   sweep merges its journal's rows with the rows it ran.                    */
+int pm_csv_write_table (const char *path, const char *const *input_names, size_t ninputs,
+                        const char *const *output_names, size_t noutputs,
+                        const double *parameters, const double *outputs,
+                        const unsigned char *success, size_t rows, size_t *failed, char *err,
+                        size_t err_size);
+
 #endif

@@ -160,6 +160,7 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
     bool placed = false;
     int64_t deadline = pm_clock_ms () + 30000; /* for the placement answer */
     int64_t last_heard = pm_clock_ms (), next_ping = last_heard + 1000;
+    int64_t pmd_pid = 0, pmd_start = 0; /* who placed the ranks */
     while (left > 0 && status && done) {
         int64_t now = pm_clock_ms ();
         if (deadline >= 0 && now >= deadline) {
@@ -232,6 +233,18 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
             pm_info ("PM4005", "%s", msg.text);
             placed = true;
             deadline = -1;
+            pmd_pid = pm_msg_get (&msg, PM_KEY_PID, 0);
+            pmd_start = pm_msg_get (&msg, PM_KEY_STARTTIME, 0);
+        } else if (msg.type == PM_MSG_STATUS_REPLY && placed
+                   && (pm_msg_get (&msg, PM_KEY_PID, 0) != pmd_pid
+                       || pm_msg_get (&msg, PM_KEY_STARTTIME, 0) != pmd_start)) {
+            /* Another pmd answers: the one that placed the ranks is gone, and
+               their exits will never reach us.                             */
+            fprintf (stderr, "pm-run: the coordinator at %s restarted: this launch is lost "
+                             "(its ranks may still run on the workers)\n", endpoint);
+            first_failure = first_failure ? first_failure : 1;
+            zmsg_destroy (&raw);
+            break;
         } else if (msg.type == PM_MSG_OUTPUT && rank >= 0 && rank < n) {
             zframe_t *data = zmsg_first (raw);
             if (data) {

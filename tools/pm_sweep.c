@@ -8,15 +8,27 @@
     the command-per-row model of pm_command_model), pm_scatter evaluates the
     rows, pm_gather brings them to root, and root writes the CSV (pm_csv).
     Every argument is checked before the manager is created, so bad input
-    exits 2 before any work.                                                 */
+    exits 2 before any work.
+
+    Root also follows the sweep as it runs, through pm_set_progress: each
+    finished chunk goes to the journal OUTPUT.journal (pm_journal), which
+    --resume reads to run only the rows still to do, and on a terminal a
+    progress line (pm_progress) is redrawn on stderr.  The process meant to
+    be root makes the table and checks the journal before the manager
+    exists (s_prepare_root), so a journal in the way exits 2 too.          */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,12 +36,17 @@
 #include "pm_command_model.h"
 #include "pm_csv.h"
 #include "pm_env.h"
+#include "pm_journal.h"
 #include "pm_log.h"
 #include "pm_params.h"
+#include "pm_progress.h"
 
 #define S_EXIT_OK 0
 #define S_EXIT_RUNTIME 1
 #define S_EXIT_USAGE 2
+
+/* Shortest time between two flushes of the journal, in seconds. */
+#define S_JOURNAL_FLUSH_S 0.05
 
 /* Longest --timeout: a year. */
 #define S_TIMEOUT_MAX_S (365.0 * 24 * 3600)
@@ -57,7 +74,42 @@ typedef struct {
     const char **input_names;  /* the parameters' names, in column order */
     char *params_list;         /* the same, comma-separated, for the command model */
     bool print_usage_errors;   /* this process reports argv errors (rank 0 or sole) */
+    bool resume;               /* --resume */
+    struct s_root *root;       /* root's state, made before the manager (NULL elsewhere) */
 } s_config_t;
+
+/* Root's side of a sweep: the parameter table, the journal and the progress
+   line.  Made by s_prepare_root on the process that will be rank 0, before
+   the manager exists (so that a journal of another sweep is a usage error,
+   exit 2, before any work); then used by root's rank only (on
+   ConcurrentFutures, by root's thread; forked ranks never touch it).   */
+typedef struct s_root {
+    double *table;              /* rows x cols, all rows, sample order */
+    pm_journal_header_t header; /* this sweep's identity (outputs "-" until known) */
+    char *journal_path;         /* OUTPUT.journal */
+    /* --resume with a usable journal: what it holds (done_count 0 otherwise) */
+    pm_journal_t journal;
+    bool resuming;              /* the journal was read: append to it */
+    bool replace_journal;       /* the journal holds no header: start it again */
+    char *interrupted_note;     /* for SIGINT/SIGTERM: where the rows are kept */
+    /* the sweep as it runs */
+    double *subset;             /* the rows still to do (resuming), or NULL: table */
+    size_t *map;                /* subset row -> sample index, or NULL */
+    size_t sweep_rows;          /* rows given to pm_scatter */
+    FILE *journal_out;          /* appended to as chunks finish, or NULL */
+    bool journal_created;       /* by this run (removed again when it holds no row) */
+    bool journal_broken;        /* a write failed: no more journaling */
+    size_t journaled;           /* rows appended by this run */
+    double last_flush;          /* when the journal was last flushed (s_now) */
+    bool journal_batched;       /* root alone reports its own rows: flushes may wait */
+    /* the progress line (a terminal only) */
+    bool bar;
+    pthread_mutex_t bar_lock;   /* the line vs. log lines from other threads */
+    pm_progress_state_t progress;
+    double started, last_draw;
+    bool drawn;                 /* a line is on the screen (no '\n' after it yet) */
+    char line[512];
+} s_root_t;
 
 static void
 s_usage (FILE *out)
@@ -65,7 +117,7 @@ s_usage (FILE *out)
     fprintf (out,
 "Usage: pm-sweep [--backend B -n N | --connect EP] (--model LIB.so[:PREFIX] | --command TEMPLATE)\n"
 "                --param 'NAME=EXPR' ... [--samples S --seed X] [--arg KEY=VALUE ...]\n"
-"                [--outputs A,B,...] [--timeout SECONDS] -o RESULTS.csv\n"
+"                [--outputs A,B,...] [--timeout SECONDS] -o RESULTS.csv [--resume]\n"
 "\n"
 "Run a model at every point of a parameter space, in parallel, and write the results as CSV.\n"
 "pm-sweep is an SPMD pm program: it also runs unchanged under `pm-run -n N -- pm-sweep ...`\n"
@@ -126,17 +178,34 @@ s_usage (FILE *out)
 "                         per row in sample order, numbers as %%.17g, nan for failed rows.\n"
 "                         Written to a temporary file and renamed: never half written.\n"
 "  A one-line summary (rows, failures, ranks, backend, seconds, rows/s) goes to stderr.\n"
-"  (A live progress bar is not available yet.)\n"
+"  On a terminal, a live progress line comes first (rows done/total, bar, rows/s, ETA,\n"
+"  failures; redrawn at most 10 times a second); off a terminal, only the summary.\n"
+"  With --schedule static and more than one rank the line counts rank 0's own rows\n"
+"  only (the other ranks report at the end).\n"
+"\n"
+"Interrupted sweeps:\n"
+"  While it runs, pm-sweep journals the finished rows in FILE.journal next to FILE: rank 0\n"
+"  appends and flushes each chunk of rows as it finishes (with one rank, at most every\n"
+"  0.05 s), and deletes the journal once FILE is written.  After an interruption (Ctrl-C,\n"
+"  kill -9, a crash):\n"
+"      --resume           run the same command again with --resume: the rows in the journal\n"
+"                         are kept, only the others run, and FILE comes out as an\n"
+"                         uninterrupted run would have written it.  The journal of another\n"
+"                         sweep (other rows, model, or outputs) is refused (exit 2); with\n"
+"                         no journal the whole sweep runs.  Needs the dynamic schedule (the\n"
+"                         default, except Serial, which journals every row anyway):\n"
+"                         --resume with --schedule static is an error.  (A run with\n"
+"                         --schedule static and several ranks journals rank 0's rows only.)\n"
+"  Without --resume, an existing FILE.journal is an error (exit 2): resume it or delete it.\n"
 "\n"
 "Other:\n"
 "  -l, --log-level LEVEL  error|warn|info|debug|trace (default: $PM_LOG_LEVEL, else warn)\n"
-"      --resume           not implemented yet (rejected)\n"
 "  -h, --help             this text\n"
 "  -V, --version          the version\n"
 "\n"
 "Exit status: 0 the sweep ran (even if some rows failed: the summary says how many);\n"
 "1 a runtime error (the parallel manager, the model's build, writing the file);\n"
-"2 bad arguments or input (nothing was run).\n"
+"2 bad arguments or input (nothing was run), a journal in the way or of another sweep.\n"
 "\n"
 "Example:\n"
 "  pm-sweep -n 4 --command 'ro-sim --feed {feed} --recovery {r}' \\\n"
@@ -334,8 +403,11 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
         return s_usage_error (cfg, "unexpected argument '%s' (options take the form --name "
                                    "value; see --help)",
                               argv[optind]);
-    if (resume)
-        return s_usage_error (cfg, "--resume is not implemented yet");
+    cfg->resume = resume;
+    if (resume && cfg->schedule == PM_SCHEDULE_STATIC)
+        return s_usage_error (cfg, "--resume needs the dynamic schedule: with --schedule static "
+                                   "rank 0 learns of its own rows only, so the journal would miss "
+                                   "the others'; drop --schedule static");
 
     /* The model. */
     if (!cfg->model_spec && !cfg->command)
@@ -453,6 +525,418 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
     return S_EXIT_OK;
 }
 
+/* ---- root: the table, the journal, the progress line -------------------------- */
+
+/* names comma-separated (malloc'd). */
+static char *
+s_join (char *const *names, size_t count)
+{
+    size_t size = 1;
+    for (size_t i = 0; i < count; i++)
+        size += strlen (names[i]) + 1;
+    char *list = calloc (1, size);
+    for (size_t i = 0; list && i < count; i++) {
+        if (i)
+            strcat (list, ",");
+        strcat (list, names[i]);
+    }
+    return list;
+}
+
+static void
+s_root_free (s_root_t *rs)
+{
+    if (rs->journal_out)
+        fclose (rs->journal_out);
+    free (rs->table);
+    free (rs->subset);
+    free (rs->map);
+    free (rs->journal_path);
+    free (rs->interrupted_note);
+    pm_journal_header_free (&rs->header);
+    pm_journal_free (&rs->journal);
+    pthread_mutex_destroy (&rs->bar_lock);
+    memset (rs, 0, sizeof *rs);
+    pthread_mutex_init (&rs->bar_lock, NULL);
+}
+
+/* What identifies this sweep in its journal: a hash of the parameter rows
+   (with their shape and names), and one of the model's description. */
+static void
+s_hash_sweep (const s_config_t *cfg, s_root_t *rs)
+{
+    size_t cols = pm_params_count (cfg->params);
+    uint64_t shape[2] = {cfg->rows, cols};
+    uint64_t h = pm_hash64 (PM_HASH64_INIT, shape, sizeof shape);
+    for (size_t c = 0; c < cols; c++)
+        h = pm_hash64_str (h, cfg->input_names[c]);
+    rs->header.params_hash = pm_hash64 (h, rs->table, cfg->rows * cols * sizeof (double));
+
+    if (cfg->model_spec) {
+        h = pm_hash64_str (PM_HASH64_INIT, "plugin");
+        h = pm_hash64_str (h, cfg->model_spec);
+        for (size_t i = 0; i < cfg->nargs; i++) {
+            h = pm_hash64_str (h, cfg->arg_keys[i]);
+            h = pm_hash64_str (h, cfg->arg_values[i]);
+        }
+    }
+    else {
+        h = pm_hash64_str (PM_HASH64_INIT, "command");
+        h = pm_hash64_str (h, cfg->command);
+        h = pm_hash64_str (h, cfg->outputs ? rs->header.outputs : "");
+        int64_t timeout = cfg->timeout_ms;
+        h = pm_hash64 (h, &timeout, sizeof timeout);
+    }
+    rs->header.model_hash = h;
+}
+
+/* On the process that will be rank 0, before the manager: make the table,
+   and deal with OUTPUT.journal (an error when it is there without
+   --resume; with --resume, read it and keep the rows still to do).  */
+static int
+s_prepare_root (s_config_t *cfg, s_root_t *rs)
+{
+    size_t cols = pm_params_count (cfg->params);
+    rs->table = pm_params_table (cfg->params, cfg->rows, cfg->seed);
+    if (!rs->table) {
+        fprintf (stderr, "pm-sweep: out of memory for the table of %zu rows x %zu columns\n",
+                 cfg->rows, cols);
+        return S_EXIT_RUNTIME;
+    }
+    rs->sweep_rows = cfg->rows;
+    rs->header.version = PM_JOURNAL_VERSION;
+    rs->header.rows = cfg->rows;
+    rs->header.inputs = strdup (cfg->params_list);
+    rs->header.outputs = cfg->command && cfg->outputs ? s_join (cfg->outputs, cfg->noutputs)
+                                                      : strdup ("-");
+    rs->journal_path = pm_journal_path (cfg->output_path);
+    if (!rs->header.inputs || !rs->header.outputs || !rs->journal_path) {
+        fprintf (stderr, "pm-sweep: out of memory\n");
+        return S_EXIT_RUNTIME;
+    }
+    s_hash_sweep (cfg, rs);
+
+    const char *path = rs->journal_path;
+    struct stat st;
+    bool exists = lstat (path, &st) == 0;
+    if (exists && !S_ISREG (st.st_mode))
+        return s_usage_error (cfg, "%s is in the way: pm-sweep keeps the journal of a sweep "
+                                   "writing %s there, and it is not a regular file",
+                              path, cfg->output_path);
+    if (exists && pm_journal_in_use (path) == 1)
+        return s_usage_error (cfg, "%s is in use: a pm-sweep writing %s is running", path,
+                              cfg->output_path);
+    if (!cfg->resume) {
+        if (exists)
+            return s_usage_error (cfg,
+                                  "%s exists: a sweep writing %s was interrupted. Run the same "
+                                  "command with --resume to continue it, or delete %s to "
+                                  "start over",
+                                  path, cfg->output_path, path);
+        return S_EXIT_OK;
+    }
+    if (!exists) {
+        fprintf (stderr, "pm-sweep: --resume: there is no journal %s: running the whole sweep\n",
+                 path);
+        return S_EXIT_OK;
+    }
+    char err[1024];
+    int rc = pm_journal_read (path, &rs->header, &rs->journal, err, sizeof err);
+    if (rc == 1) {
+        fprintf (stderr,
+                 "pm-sweep: --resume: %s holds no complete header line (it was cut short as it "
+                 "was created): running the whole sweep\n",
+                 path);
+        rs->replace_journal = true;
+        return S_EXIT_OK;
+    }
+    if (rc == 2)
+        return s_usage_error (cfg,
+                              "--resume: %s is the journal of another sweep: %s.  Resume that "
+                              "sweep with its own command line, or delete %s to run this one",
+                              path, err, path);
+    if (rc != 0)
+        return s_usage_error (cfg, "--resume: %s: %s.  Delete it to run this sweep", path, err);
+    rs->resuming = true;
+    pm_journal_t *j = &rs->journal;
+    if (j->bad_lines)
+        fprintf (stderr,
+                 "pm-sweep: warning: %s: %zu line%s (the first: line %zu) %s not a row of this "
+                 "sweep; ignored\n",
+                 path, j->bad_lines, j->bad_lines == 1 ? "" : "s", j->first_bad_line,
+                 j->bad_lines == 1 ? "is" : "are");
+    if (j->torn)
+        fprintf (stderr,
+                 "pm-sweep: warning: %s: its last line was cut short (the sweep was stopped as "
+                 "it was written); ignored, that row runs again\n",
+                 path);
+    if (j->duplicates)
+        fprintf (stderr, "pm-sweep: warning: %s: %zu row%s given twice; the first kept\n", path,
+                 j->duplicates, j->duplicates == 1 ? "" : "s");
+    /* The rows still to do, and where each one sits in the sweep. */
+    size_t left = cfg->rows - j->done_count;
+    if (j->done_count) {
+        rs->subset = malloc ((left * cols + 1) * sizeof *rs->subset);
+        rs->map = malloc ((left + 1) * sizeof *rs->map);
+        if (!rs->subset || !rs->map) {
+            fprintf (stderr, "pm-sweep: out of memory for the %zu rows still to do\n", left);
+            return S_EXIT_RUNTIME;
+        }
+        for (size_t i = 0, k = 0; i < cfg->rows; i++)
+            if (!j->done[i]) {
+                memcpy (rs->subset + k * cols, rs->table + i * cols, cols * sizeof (double));
+                rs->map[k++] = i;
+            }
+        rs->sweep_rows = left;
+    }
+    fprintf (stderr, "pm-sweep: resuming from %s: %zu of %zu rows done (%zu failed), %zu to run\n",
+             path, j->done_count, cfg->rows, j->failed, left);
+    return S_EXIT_OK;
+}
+
+/* Root, once the outputs are known: open the journal (create it, or append
+   to the one being resumed).  0, or -1 with why. */
+static int
+s_journal_start (const s_config_t *cfg, s_root_t *rs, const char *outputs, char *why,
+                 size_t why_size)
+{
+    if (cfg->command) {
+        char *copy = strdup (outputs);
+        if (!copy) {
+            snprintf (why, why_size, "out of memory");
+            return -1;
+        }
+        free (rs->header.outputs);
+        rs->header.outputs = copy;
+    }
+    if (rs->resuming)
+        rs->journal_out = pm_journal_open_append (rs->journal_path, rs->journal.keep, why,
+                                                  why_size);
+    else {
+        if (rs->replace_journal)
+            unlink (rs->journal_path);
+        rs->journal_out = pm_journal_create (rs->journal_path, &rs->header, why, why_size);
+        rs->journal_created = rs->journal_out != NULL;
+    }
+    if (!rs->journal_out)
+        return -1;
+    if (asprintf (&rs->interrupted_note,
+                  "%spm-sweep: interrupted; the finished rows are kept in %s: run the same "
+                  "command with --resume to go on\n",
+                  isatty (STDERR_FILENO) == 1 ? "\n" : "", rs->journal_path)
+        < 0)
+        rs->interrupted_note = NULL;
+    return 0;
+}
+
+/* Root, when the sweep is over (or failed): close the journal; remove it
+   when the results file is written (done), or when it holds no row. */
+static void
+s_journal_finish (s_root_t *rs, bool done)
+{
+    if (!rs->journal_out)
+        return;
+    fclose (rs->journal_out);
+    rs->journal_out = NULL;
+    size_t held = rs->journal.done_count + rs->journaled;
+    if (done || (held == 0 && rs->journal_created))
+        unlink (rs->journal_path);
+    else if (held)
+        fprintf (stderr,
+                 "pm-sweep: %zu finished row%s %s kept in %s: run the same command with --resume "
+                 "to go on\n",
+                 held, held == 1 ? "" : "s", held == 1 ? "is" : "are", rs->journal_path);
+}
+
+/* SIGINT / SIGTERM on root while a journal is open: say where the rows
+   are, then die of the signal as before. */
+static const char *volatile s_interrupt_note;
+static volatile size_t s_interrupt_note_len;
+
+static void
+s_on_interrupt (int sig)
+{
+    const char *note = s_interrupt_note;
+    if (note) {
+        ssize_t ignored = write (STDERR_FILENO, note, s_interrupt_note_len);
+        (void) ignored;
+    }
+    raise (sig); /* SA_RESETHAND: the default action, once this returns */
+}
+
+static void
+s_interrupt_notes (const char *note, struct sigaction *saved)
+{
+    s_interrupt_note_len = note ? strlen (note) : 0;
+    s_interrupt_note = note;
+    struct sigaction action;
+    memset (&action, 0, sizeof action);
+    action.sa_handler = s_on_interrupt;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, &saved[0]);
+    sigaction (SIGTERM, &action, &saved[1]);
+}
+
+static void
+s_interrupt_notes_off (const struct sigaction *saved)
+{
+    sigaction (SIGINT, &saved[0], NULL);
+    sigaction (SIGTERM, &saved[1], NULL);
+    s_interrupt_note = NULL;
+}
+
+/* Draw the progress line (bar_lock held). */
+static void
+s_bar_draw_locked (s_root_t *rs, double now)
+{
+    rs->progress.elapsed = now - rs->started;
+    struct winsize ws;
+    int columns = ioctl (STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 ? ws.ws_col : 80;
+    char text[sizeof rs->line - 8];
+    pm_progress_format (text, sizeof text, columns, &rs->progress);
+    snprintf (rs->line, sizeof rs->line, "\r%s\033[K", text);
+    fputs (rs->line, stderr);
+    fflush (stderr);
+    rs->drawn = true;
+    rs->last_draw = now;
+}
+
+static void
+s_bar_draw (s_root_t *rs, bool force)
+{
+    double now = s_now ();
+    if (!force && now - rs->last_draw < PM_PROGRESS_MIN_INTERVAL_S)
+        return;
+    pthread_mutex_lock (&rs->bar_lock);
+    s_bar_draw_locked (rs, now);
+    pthread_mutex_unlock (&rs->bar_lock);
+}
+
+/* End the progress line: the last state, then a newline. */
+static void
+s_bar_end (s_root_t *rs)
+{
+    pthread_mutex_lock (&rs->bar_lock);
+    if (rs->drawn) {
+        s_bar_draw_locked (rs, s_now ());
+        fputc ('\n', stderr);
+        rs->drawn = false;
+    }
+    pthread_mutex_unlock (&rs->bar_lock);
+}
+
+/* One log line in the default handler's format (common/pm_log.c), between
+   before and after, in one write. */
+static void
+s_log_line (const char *before, pm_log_level_t level, const char *id, const char *text,
+            const char *after)
+{
+    struct timeval now;
+    gettimeofday (&now, NULL);
+    struct tm tm;
+    gmtime_r (&now.tv_sec, &tm);
+    char stamp[32];
+    strftime (stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf (stderr, "%s%s.%03ldZ pm-sweep[%d] %c %s %s\n%s", before, stamp,
+             (long) now.tv_usec / 1000, (int) getpid (), "EWIDT"[level], id, text, after);
+    fflush (stderr);
+}
+
+/* libpm's log lines on a terminal, in every process: each clears the line
+   it starts on first, so that one printed while root's progress line is up
+   replaces it (root redraws it) instead of being glued to its end. */
+static void
+s_log_on_tty (pm_log_level_t level, const char *id, const char *text, void *arg)
+{
+    (void) arg;
+    s_log_line ("\r\033[K", level, id, text, "");
+}
+
+/* libpm's log lines in root's process while the line is up: above it. */
+static void
+s_log_over_bar (pm_log_level_t level, const char *id, const char *text, void *arg)
+{
+    s_root_t *rs = arg;
+    pthread_mutex_lock (&rs->bar_lock);
+    s_log_line ("\r\033[K", level, id, text, rs->drawn ? rs->line : "");
+    pthread_mutex_unlock (&rs->bar_lock);
+}
+
+/* Warn about the journal on root, above the progress line. */
+static void
+s_root_warn (s_root_t *rs, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_root_warn (s_root_t *rs, const char *fmt, ...)
+{
+    char text[1024];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (text, sizeof text, fmt, args);
+    va_end (args);
+    pthread_mutex_lock (&rs->bar_lock);
+    fprintf (stderr, "%spm-sweep: warning: %s\n%s", rs->drawn ? "\r\033[K" : "", text,
+             rs->drawn ? rs->line : "");
+    pthread_mutex_unlock (&rs->bar_lock);
+}
+
+/* Flush the journal with this chunk?  Yes, but when root alone reports its
+   own rows one after the other (one rank, or the static schedule, where
+   they come row by row and a write per row of a fast model would cost more
+   than the row), at most every S_JOURNAL_FLUSH_S: a row left in the buffer
+   then finished within S_JOURNAL_FLUSH_S of the last flush, so a kill
+   redoes at most that much work besides the row in flight.  (With several
+   ranks, a chunk that waits could have taken any time: never wait.)   */
+static bool
+s_journal_flush_due (s_root_t *rs, size_t count)
+{
+    double now = s_now ();
+    if (rs->journal_batched && now - rs->last_flush < S_JOURNAL_FLUSH_S
+        && rs->journal.done_count + rs->journaled + count < rs->header.rows)
+        return false;
+    rs->last_flush = now;
+    return true;
+}
+
+/* pm_set_progress's callback, on root: chunk [first, first + count) of the
+   rows given to pm_scatter is done.  Journal it, then maybe redraw. */
+static void
+s_on_progress (void *arg, size_t first, size_t count, size_t noutputs, const double *outputs,
+               const unsigned char *success, size_t rows_done, size_t rows_total)
+{
+    (void) rows_done;
+    (void) rows_total;
+    s_root_t *rs = arg;
+    if (first > rs->sweep_rows || count > rs->sweep_rows - first)
+        return; /* not this sweep's (cannot happen) */
+    if (rs->journal_out && !rs->journal_broken) {
+        if (rs->journal.done_count && noutputs != rs->journal.noutputs) {
+            rs->journal_broken = true;
+            s_root_warn (rs,
+                         "the model has %zu outputs, the rows in %s have %zu: it is not this "
+                         "sweep's journal; no more rows are added to it",
+                         noutputs, rs->journal_path, rs->journal.noutputs);
+        }
+        else if (pm_journal_append (rs->journal_out, rs->map, first, count, noutputs, outputs,
+                                    success, s_journal_flush_due (rs, count))
+                 != 0) {
+            rs->journal_broken = true;
+            s_root_warn (rs,
+                         "cannot write the journal %s: %s; the sweep goes on, but rows finished "
+                         "from now on are not kept for --resume",
+                         rs->journal_path, strerror (errno));
+        }
+        else
+            rs->journaled += count;
+    }
+    for (size_t i = 0; i < count; i++)
+        rs->progress.failed += !success[i];
+    rs->progress.done += count;
+    if (rs->bar)
+        s_bar_draw (rs, rs->progress.done >= rs->progress.total);
+}
+
 /* ---- one rank ------------------------------------------------------------------ */
 
 /* Report a failed pm call.  Every rank of a collective gets the error;
@@ -551,10 +1035,13 @@ s_discover_outputs (const s_config_t *cfg, const double *row0, char *why, size_t
 
 /* Before the sweep, root tells every rank whether to go on, and the
    command's outputs: "+a,b" (or "+" without a command), or "-why" after
-   root's own failure (no table, row 0 failed).  Being a collective, it
-   also turns a root that died early into PM_EPEERLOST on every rank. */
+   root's own failure (no table, row 0 failed, no journal).  Being a
+   collective, it also turns a root that died early into PM_EPEERLOST on
+   every rank.  Root also opens the journal here, once the outputs are
+   known (rs NULL: no journal). */
 static int
-s_agree (pm_manager_t *pm, const s_config_t *cfg, const double *table, char **outputs)
+s_agree (pm_manager_t *pm, const s_config_t *cfg, s_root_t *rs, const double *table,
+         char **outputs)
 {
     *outputs = NULL;
     bool root = pm_is_root_process (pm);
@@ -562,21 +1049,20 @@ s_agree (pm_manager_t *pm, const s_config_t *cfg, const double *table, char **ou
     if (root) {
         char why[1024] = "out of memory for the parameter table";
         char *list = NULL;
-        if (table && cfg->command && cfg->outputs) {
-            size_t size = 1;
-            for (size_t k = 0; k < cfg->noutputs; k++)
-                size += strlen (cfg->outputs[k]) + 1;
-            list = calloc (1, size);
-            for (size_t k = 0; list && k < cfg->noutputs; k++) {
-                if (k)
-                    strcat (list, ",");
-                strcat (list, cfg->outputs[k]);
-            }
-        }
+        if (table && cfg->command && cfg->outputs)
+            list = s_join (cfg->outputs, cfg->noutputs);
+        else if (table && cfg->command && rs && rs->resuming
+                 && strcmp (rs->journal.header.outputs, "-") != 0)
+            /* Resuming: the outputs found the first time, not row 0 again. */
+            list = strdup (rs->journal.header.outputs);
         else if (table && cfg->command)
             list = s_discover_outputs (cfg, table, why, sizeof why);
         else if (table)
             list = strdup ("");
+        if (list && rs && s_journal_start (cfg, rs, list, why, sizeof why) != 0) {
+            free (list);
+            list = NULL;
+        }
         if (asprintf (&message, "%c%s", list ? '+' : '-', list ? list : why) < 0)
             message = NULL;
         free (list);
@@ -611,6 +1097,141 @@ s_agree (pm_manager_t *pm, const s_config_t *cfg, const double *table, char **ou
     return *outputs ? S_EXIT_OK : S_EXIT_RUNTIME;
 }
 
+/* Root, resuming: the results file from the journal's rows and the rows
+   run now (results, whose sample indexes are rows of rs->subset). */
+static int
+s_write_merged (const s_config_t *cfg, s_root_t *rs, const pm_results_t *results,
+                size_t *failed, char *err, size_t err_size)
+{
+    size_t rows = cfg->rows, cols = pm_params_count (cfg->params);
+    size_t noutputs = pm_results_output_count (results);
+    const pm_journal_t *j = &rs->journal;
+    if (j->done_count && j->noutputs != noutputs) {
+        snprintf (err, err_size,
+                  "the rows in %s have %zu outputs, the model has %zu: it is another sweep's "
+                  "journal; delete it and run again",
+                  rs->journal_path, j->noutputs, noutputs);
+        return -1;
+    }
+    double *outputs = malloc ((rows * noutputs + 1) * sizeof *outputs);
+    unsigned char *success = malloc (rows + 1);
+    unsigned char *have = calloc (rows + 1, 1);
+    const char **names = calloc (noutputs + 1, sizeof *names);
+    int rc = 0;
+    if (!outputs || !success || !have || !names) {
+        snprintf (err, err_size, "out of memory for the results of %zu rows", rows);
+        rc = -1;
+    }
+    for (size_t i = 0; rc == 0 && i < rows; i++)
+        if (j->done_count && j->done[i]) {
+            memcpy (outputs + i * noutputs, j->outputs + i * noutputs, noutputs * sizeof (double));
+            success[i] = j->success[i];
+            have[i] = 1;
+        }
+    for (size_t e = 0; rc == 0 && e < pm_results_count (results); e++) {
+        const pm_local_results_t *entry = pm_results_get (results, e);
+        for (size_t r = 0; rc == 0 && r < entry->rows; r++) {
+            size_t k = entry->sample_index[r];
+            size_t i = rs->map ? (k < rs->sweep_rows ? rs->map[k] : rows) : k;
+            if (i >= rows || have[i]) {
+                snprintf (err, err_size, "row %zu came back %s", k,
+                          i >= rows ? "out of range" : "twice");
+                rc = -1;
+                break;
+            }
+            memcpy (outputs + i * noutputs, entry->outputs + r * noutputs,
+                    noutputs * sizeof (double));
+            success[i] = entry->success[r];
+            have[i] = 1;
+        }
+    }
+    for (size_t i = 0; rc == 0 && i < rows; i++)
+        if (!have[i]) {
+            snprintf (err, err_size, "row %zu is missing from the results", i);
+            rc = -1;
+        }
+    for (size_t k = 0; rc == 0 && k < noutputs; k++)
+        names[k] = pm_results_output_name (results, k);
+    if (rc == 0)
+        rc = pm_csv_write_table (cfg->output_path, cfg->input_names, cols, names, noutputs,
+                                 rs->table, outputs, success, rows, failed, err, err_size);
+    free (outputs);
+    free (success);
+    free (have);
+    free (names);
+    return rc;
+}
+
+/* Root: the summary line. */
+static void
+s_summary (pm_manager_t *pm, const s_config_t *cfg, const s_root_t *rs,
+           const pm_results_t *results, size_t failed, double seconds)
+{
+    char lost[256] = "";
+    size_t nlost = pm_results_lost_count (results);
+    if (nlost) {
+        size_t used = (size_t) snprintf (lost, sizeof lost, ", %zu rank%s lost (", nlost,
+                                         nlost > 1 ? "s" : "");
+        for (size_t i = 0; i < nlost && used < sizeof lost; i++)
+            used += (size_t) snprintf (lost + used, sizeof lost - used, "%s%d", i ? " " : "",
+                                       pm_results_lost_rank (results, i));
+        if (used < sizeof lost)
+            snprintf (lost + used, sizeof lost - used, "; their rows were redone)");
+    }
+    size_t ran = pm_results_rows (results);
+    size_t kept = rs && rs->resuming ? rs->journal.done_count : 0;
+    char resumed[128] = "";
+    if (kept)
+        snprintf (resumed, sizeof resumed, " (%zu from the journal, %zu run now)", kept, ran);
+    int ranks = pm_number_of_worker_processes (pm);
+    fprintf (stderr,
+             "pm-sweep: %zu rows%s, %zu failed, %d rank%s (%s), %.2f s, %.1f rows/s%s -> %s\n",
+             ran + kept, resumed, failed, ranks, ranks == 1 ? "" : "s", pm_backend_name (pm),
+             seconds, seconds > 0 ? (double) ran / seconds : 0.0, lost, cfg->output_path);
+}
+
+/* Root, before the sweep: the progress state (and the line, on a
+   terminal), and how the journal is flushed. */
+static void
+s_progress_start (pm_manager_t *pm, const s_config_t *cfg, s_root_t *rs)
+{
+    rs->progress = (pm_progress_state_t) {0};
+    rs->progress.total = rs->sweep_rows;
+    if (rs->resuming) {
+        rs->progress.base = rs->progress.done = rs->journal.done_count;
+        rs->progress.failed = rs->journal.failed;
+        rs->progress.total = cfg->rows;
+    }
+    int ranks = pm_number_of_worker_processes (pm);
+    rs->journal_batched = ranks == 1 || cfg->schedule == PM_SCHEDULE_STATIC;
+    rs->last_flush = s_now ();
+    if (ranks > 1 && cfg->schedule == PM_SCHEDULE_STATIC) {
+        /* Rank 0 hears of its own rows only: numpy.array_split's first share. */
+        rs->progress.total = rs->sweep_rows / (size_t) ranks
+                             + (rs->sweep_rows % (size_t) ranks ? 1 : 0);
+        rs->progress.note = "rank 0's rows, static schedule";
+    }
+    rs->started = s_now ();
+    rs->last_draw = 0;
+    rs->bar = isatty (STDERR_FILENO) == 1;
+    if (rs->bar) {
+        pm_log_set_handler (s_log_over_bar, rs);
+        s_bar_draw (rs, true);
+    }
+}
+
+static void
+s_bar_stop (s_root_t *rs, bool finished)
+{
+    if (!rs->bar)
+        return;
+    if (finished)
+        rs->progress.done = rs->progress.total; /* the last chunks may not have been reported */
+    s_bar_end (rs);
+    pm_log_set_handler (s_log_on_tty, NULL);
+    rs->bar = false;
+}
+
 static int
 s_rank_main (pm_manager_t *pm, void *arg)
 {
@@ -618,18 +1239,31 @@ s_rank_main (pm_manager_t *pm, void *arg)
     bool root = pm_is_root_process (pm);
     size_t cols = pm_params_count (cfg->params);
     double started = s_now ();
-    double *table = NULL;
-    if (root) {
-        table = pm_params_table (cfg->params, cfg->rows, cfg->seed);
+    /* Root's state was made before the manager, on the process meant to be
+       rank 0.  Should root be another (a launcher that sets the rank some
+       other way), it runs without journal or progress line. */
+    s_root_t local_root = {.bar_lock = PTHREAD_MUTEX_INITIALIZER};
+    s_root_t *rs = root ? cfg->root : NULL;
+    const double *table = NULL;
+    if (root && rs)
+        table = rs->subset ? rs->subset : rs->table;
+    else if (root) {
+        pm_warn ("PM5005", "rank 0 is not the process that read the command line: no journal, "
+                           "no progress line");
+        local_root.table = pm_params_table (cfg->params, cfg->rows, cfg->seed);
+        local_root.sweep_rows = cfg->rows;
+        table = local_root.table;
         if (!table)
             fprintf (stderr, "pm-sweep: out of memory for the table of %zu rows x %zu columns\n",
                      cfg->rows, cols);
     }
 
     char *outputs = NULL;
-    int agreed = s_agree (pm, cfg, table, &outputs);
+    int agreed = s_agree (pm, cfg, rs, table, &outputs);
     if (agreed != 0) {
-        free (table);
+        if (rs)
+            s_journal_finish (rs, false);
+        s_root_free (&local_root);
         return agreed;
     }
 
@@ -643,49 +1277,72 @@ s_rank_main (pm_manager_t *pm, void *arg)
     if (cfg->schedule >= 0)
         pm_set_schedule (pm, (pm_schedule_t) cfg->schedule);
 
-    int rc = pm_scatter (pm, model, root ? table : NULL, root ? cfg->rows : 0, root ? cols : 0);
-    free (table);
+    struct sigaction saved[2];
+    if (rs) {
+        s_progress_start (pm, cfg, rs);
+        if (rs->journal_out)
+            s_interrupt_notes (rs->interrupted_note, saved);
+    }
+    size_t sweep_rows = rs ? rs->sweep_rows : local_root.sweep_rows;
+    int rc = pm_scatter (pm, model, root ? table : NULL, root ? sweep_rows : 0, root ? cols : 0);
     pm_model_destroy (&model);
-    if (rc != 0)
-        return s_runtime_error (pm, "the sweep (pm_scatter)", rc);
+    if (rs && !rs->resuming) {
+        /* The results hold the parameters: the table is not needed any more. */
+        free (rs->table);
+        rs->table = NULL;
+    }
     pm_results_t *results = NULL;
-    rc = pm_gather (pm, &results);
+    const char *failed_step = "the sweep (pm_scatter)";
+    if (rc == 0) {
+        rc = pm_gather (pm, &results);
+        failed_step = "collecting the results (pm_gather)";
+    }
+    if (rs)
+        pm_debug ("PM5006", "the progress callback saw %zu of the %zu rows run (%zu journaled)",
+                  rs->progress.done - rs->progress.base, rs->sweep_rows, rs->journaled);
+    if (rs)
+        s_bar_stop (rs, rc == 0);
     if (rc != 0)
-        return s_runtime_error (pm, "collecting the results (pm_gather)", rc);
+        s_runtime_error (pm, failed_step, rc);
     double seconds = s_now () - started;
-    int status = S_EXIT_OK;
-    if (root) {
+    int status = rc == 0 ? S_EXIT_OK : S_EXIT_RUNTIME;
+    if (root && rc == 0) {
         size_t failed = 0;
-        if (pm_csv_write_results (cfg->output_path, cfg->input_names, cols, results, &failed, err,
-                                  sizeof err)
-            != 0) {
+        int written = rs && rs->resuming
+                          ? s_write_merged (cfg, rs, results, &failed, err, sizeof err)
+                          : pm_csv_write_results (cfg->output_path, cfg->input_names, cols,
+                                                  results, &failed, err, sizeof err);
+        if (written != 0) {
             fprintf (stderr, "pm-sweep: %s\n", err);
             status = S_EXIT_RUNTIME;
         }
-        else {
-            char lost[256] = "";
-            size_t nlost = pm_results_lost_count (results);
-            if (nlost) {
-                size_t used = (size_t) snprintf (lost, sizeof lost, ", %zu rank%s lost (", nlost,
-                                                 nlost > 1 ? "s" : "");
-                for (size_t i = 0; i < nlost && used < sizeof lost; i++)
-                    used += (size_t) snprintf (lost + used, sizeof lost - used, "%s%d",
-                                               i ? " " : "", pm_results_lost_rank (results, i));
-                if (used < sizeof lost)
-                    snprintf (lost + used, sizeof lost - used, "; their rows were redone)");
-            }
-            size_t rows = pm_results_rows (results);
-            int ranks = pm_number_of_worker_processes (pm);
-            /* The same line on a terminal and off it; no live progress yet. */
-            fprintf (stderr,
-                     "pm-sweep: %zu rows, %zu failed, %d rank%s (%s), %.2f s, %.1f rows/s%s -> "
-                     "%s\n",
-                     rows, failed, ranks, ranks == 1 ? "" : "s", pm_backend_name (pm), seconds,
-                     seconds > 0 ? (double) rows / seconds : 0.0, lost, cfg->output_path);
-        }
+        else
+            s_summary (pm, cfg, rs, results, failed, seconds);
+    }
+    if (rs) {
+        if (rs->journal_out)
+            s_interrupt_notes_off (saved);
+        s_journal_finish (rs, status == S_EXIT_OK);
     }
     pm_results_destroy (&results);
+    s_root_free (&local_root);
     return status;
+}
+
+/* Is this process meant to be rank 0?  pm-run's PM_RANK or an MPI
+   launcher's rank variable say which rank it is; without them it is the
+   process that forks the ranks, or runs them as threads, and so root.  */
+static bool
+s_meant_to_be_root (void)
+{
+    static const char *names[] = {"PM_RANK", "OMPI_COMM_WORLD_RANK", "PMI_RANK",
+                                  "MV2_COMM_WORLD_RANK"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *rank = pm_env_str (names[i]);
+        if (rank && strcmp (rank, "0") != 0)
+            return false;
+    }
+    return true;
 }
 
 int
@@ -693,15 +1350,33 @@ main (int argc, char **argv)
 {
     pm_log_set_program ("pm-sweep");
     s_config_t cfg = {.schedule = -1};
-    /* Under pm-run every rank parses the same argv; rank 0 reports. */
-    const char *rank_env = pm_env_str ("PM_RANK");
-    cfg.print_usage_errors = !rank_env || strcmp (rank_env, "0") == 0;
+    /* Under pm-run (or an MPI launcher) every rank parses the same argv;
+       rank 0 reports, and prepares root's side. */
+    cfg.print_usage_errors = s_meant_to_be_root ();
     bool done = false;
     int status = s_parse (&cfg, argc, argv, &done);
     if (status != S_EXIT_OK || done) {
         s_config_free (&cfg);
         return status;
     }
+
+    /* The process meant to be rank 0 makes the table and checks the journal
+       now, before any rank exists. */
+    s_root_t root_state = {.bar_lock = PTHREAD_MUTEX_INITIALIZER};
+    if (cfg.print_usage_errors) {
+        status = s_prepare_root (&cfg, &root_state);
+        if (status != S_EXIT_OK) {
+            s_root_free (&root_state);
+            s_config_free (&cfg);
+            return status;
+        }
+        cfg.root = &root_state;
+    }
+
+    /* On a terminal, log lines clear the line they start on (a progress
+       line); forked ranks inherit this. */
+    if (isatty (STDERR_FILENO) == 1)
+        pm_log_set_handler (s_log_on_tty, NULL);
 
     pm_options_t options = {.endpoint = cfg.endpoint};
     /* MultiProcessing forks the other ranks here: each returns from it. */
@@ -710,9 +1385,13 @@ main (int argc, char **argv)
         fprintf (stderr, "pm-sweep: cannot start the parallel manager (%s, %lld ranks): %s (%s)\n",
                  cfg.backend, (long long) cfg.nranks, pm_last_error (NULL),
                  pm_strerror (pm_last_error_code (NULL)));
+        s_root_free (&root_state);
         s_config_free (&cfg);
         return S_EXIT_RUNTIME;
     }
+    /* Root sees each chunk as it finishes: the journal and the progress line. */
+    if (cfg.root)
+        pm_set_progress (pm, s_on_progress, cfg.root);
     int rc = pm_run (pm, s_rank_main, &cfg);
     if (rc < 0) {
         fprintf (stderr, "pm-sweep: cannot run the ranks: %s (%s)\n", pm_last_error (pm),
@@ -722,6 +1401,7 @@ main (int argc, char **argv)
     else
         status = rc == 0 ? S_EXIT_OK : S_EXIT_RUNTIME;
     pm_destroy (&pm);
+    s_root_free (&root_state);
     s_config_free (&cfg);
     return status;
 }

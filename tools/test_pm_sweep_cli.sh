@@ -65,7 +65,7 @@ expect_error 2 "-n needs a number of ranks" "${CMD[@]}" -n four --param 'x=list(
 expect_error 2 "is not a backend" "${CMD[@]}" --backend Threads --param 'x=list(1)' -o "$OUT"
 expect_error 2 "--schedule must be static or dynamic" "${CMD[@]}" --schedule fast --param 'x=list(1)' -o "$OUT"
 expect_error 2 "--seed needs a whole number" "${CMD[@]}" --seed -3 --param 'x=uniform(0,1)' --samples 3 -o "$OUT"
-expect_error 2 "--resume is not implemented yet" "${CMD[@]}" --resume --param 'x=list(1)' -o "$OUT"
+expect_error 2 "--resume needs the dynamic schedule" "${CMD[@]}" --resume --schedule static --param 'x=list(1)' -o "$OUT"
 expect_error 2 "unexpected argument 'stray'" "${CMD[@]}" --param 'x=list(1)' -o "$OUT" stray
 expect_error 2 "Try 'pm-sweep --help'" "${CMD[@]}" --bogus --param 'x=list(1)' -o "$OUT"
 expect_error 2 "directory '$WORK/nope'" "${CMD[@]}" --param 'x=list(1)' -o "$WORK/nope/out.csv"
@@ -73,11 +73,57 @@ expect_error 2 "is a directory" "${CMD[@]}" --param 'x=list(1)' -o "$WORK"
 expect_error 2 "cannot load model" --model "$WORK/missing.so" --param 'x=list(1)' -o "$OUT"
 expect_error 2 "no symbol other_abi_version" --model "$PLUGIN:other_" --param 'x=list(1)' -o "$OUT"
 
+# The journal next to the output (OUT.journal): in the way without
+# --resume, refused when it is another sweep's or no journal at all; and
+# left as it was.
+J=$OUT.journal
+HEADER_OTHER='pm-sweep-journal 1 rows=1 inputs=x outputs=- params=0000000000000000 model=0000000000000000'
+expect_journal_error () {
+    local content=$1
+    shift
+    printf '%b' "$content" > "$J"
+    expect_error "$@"
+    if [ "$(cat "$J")" != "$(printf '%b' "$content")" ]; then
+        echo "FAIL: pm-sweep ${*:3}: changed $J"
+        failures=$((failures + 1))
+    fi
+    rm -f "$J"
+}
+expect_journal_error "$HEADER_OTHER\n0,1,1\n" 2 "$J exists: a sweep writing $OUT was interrupted. Run the same command with --resume" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT"
+expect_journal_error "" 2 "with --resume to continue it, or delete $J" "${CMD[@]}" --param 'x=list(1)' -o "$OUT"
+expect_journal_error "$HEADER_OTHER\n0,1,1\n" 2 "is the journal of another sweep: its parameter rows differ" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT" --resume
+expect_journal_error "${HEADER_OTHER/rows=1/rows=2}\n" 2 "journal of another sweep: it is of a sweep of 2 rows, this one has 1" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT" --resume
+expect_journal_error "${HEADER_OTHER/inputs=x/inputs=u}\n" 2 "journal of another sweep: its parameters are u, this sweep's are x" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT" --resume
+expect_journal_error "x,y,success\n1,2,1\n" 2 "is not a pm-sweep journal" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT" --resume
+expect_journal_error "${HEADER_OTHER/ 1 / 7 }\n" 2 "a journal of version 7; this pm-sweep reads version 1" \
+    "${CMD[@]}" --param 'x=list(1)' -o "$OUT" --resume
+mkdir "$J"
+expect_error 2 "$J is in the way" "${CMD[@]}" --param 'x=list(1)' -o "$OUT"
+rmdir "$J"
+
+# --resume without a journal runs the whole sweep, and says so.
+err=$(timeout 30 "$SWEEP" --backend Serial "${CMD[@]}" --param 'x=list(1,2)' -o "$OUT" --resume 2>&1)
+status=$?
+if [ $status != 0 ] || [[ "$err" != *"there is no journal $J: running the whole sweep"* ]] \
+   || [ "$(cat "$OUT" 2>/dev/null)" != $'x,y,success\n1,1,1\n2,2,1' ] || [ -e "$J" ]; then
+    echo "FAIL: --resume without a journal: exit $status: $err; $(cat "$OUT" 2>/dev/null)"
+    failures=$((failures + 1))
+else
+    echo "ok: --resume without a journal: $err" | head -3
+fi
+rm -f "$OUT"
+
 # Help and version go to stdout and exit 0.
 help=$("$SWEEP" --help)
 for word in --backend --np --connect --schedule --model --arg --command --outputs --timeout \
             --param --samples --seed --output --log-level --resume --help --version \
-            linspace geomspace list uniform normal lhs "progress bar is not available yet"; do
+            linspace geomspace list uniform normal lhs "progress line" "rank 0's own rows" \
+            "FILE.journal" "--resume with --schedule static"; do
     if [[ "$help" != *"$word"* ]]; then
         echo "FAIL: --help does not mention $word"
         failures=$((failures + 1))
@@ -93,7 +139,7 @@ fi
 err=$(timeout 60 "$SWEEP" --backend Serial --model "$PLUGIN" --arg fail_build=1 \
       --param 'x=list(1)' -o "$OUT" 2>&1)
 status=$?
-if [ $status != 1 ] || [[ "$err" != *"asked to fail"* ]] || [ -e "$OUT" ]; then
+if [ $status != 1 ] || [[ "$err" != *"asked to fail"* ]] || [ -e "$OUT" ] || [ -e "$OUT.journal" ]; then
     echo "FAIL: a failing build: exit $status (expected 1): $err"
     failures=$((failures + 1))
 fi

@@ -73,6 +73,10 @@ run () {
         fail "$name: a temporary file was left behind"
         return
     fi
+    if [ -e "$out.journal" ]; then
+        fail "$name: the journal $out.journal was left behind"
+        return
+    fi
     echo "ok: $name: $(echo "$err" | tail -1)"
 }
 
@@ -125,10 +129,11 @@ else
     fail "random-serial failed"
 fi
 
-# The discovery run fails: exit 1, no file.
+# The discovery run fails: exit 1, no file (and no journal).
 err=$(timeout 30 "$SWEEP" -n 2 --command 'exit 3' --param 'x=list(1,2)' -o "$WORK/none.csv" 2>&1)
 status=$?
-if [ $status != 1 ] || [[ "$err" != *"cannot discover the command's outputs"* ]] || [ -e "$WORK/none.csv" ]; then
+if [ $status != 1 ] || [[ "$err" != *"cannot discover the command's outputs"* ]] || [ -e "$WORK/none.csv" ] \
+   || [ -e "$WORK/none.csv.journal" ]; then
     fail "discovery failure: exit $status: $err"
 else
     echo "ok: discovery failure: $err"

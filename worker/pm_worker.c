@@ -363,6 +363,13 @@ s_handle_pmd (s_worker_t *self)
             /* pmd restarted (or dropped us): register again at once. */
             pm_warn ("PM6012", "pmd no longer knows this worker (%s): registering again",
                      msg.text);
+            /* The launches of the ranks running here died with the old pmd:
+               nobody would ever see their output or exit; stop them.      */
+            if (s_running (self) > 0) {
+                pm_warn ("PM6013", "stopping %d rank(s) of launches the old pmd held",
+                         s_running (self));
+                s_signal_ranks (self, NULL, SIGTERM);
+            }
             s_connect (self);
             break;
         }
