@@ -272,6 +272,12 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
                       (long long) mpi_size, mpi_variable, pm->last_error);
             return s_fail_create (pm, pm->last_code, why);
         }
+        if (pm->size != mpi_size) {
+            snprintf (text, sizeof text,
+                      "%s says %lld ranks but MPI_COMM_WORLD has %d: not a real MPI launch?",
+                      mpi_variable, (long long) mpi_size, pm->size);
+            return s_fail_create (pm, PM_EINVAL, text);
+        }
         return pm;
     }
     const char *endpoint = options && options->endpoint && *options->endpoint

@@ -32,6 +32,8 @@ static void clean_env (void)
                                  "PM_GROUP",
                                  "OMPI_COMM_WORLD_SIZE",
                                  "PMI_SIZE",
+                                 "PM_MPI_MODULE",
+                                 "MV2_COMM_WORLD_SIZE",
                                  "PM_LOG_LEVEL",
                                  "PM_CONNECT_TIMEOUT_MS",
                                  "PM_JOIN_TIMEOUT_MS",
@@ -204,23 +206,32 @@ Test (factory, keywords_are_case_insensitive_threads, .timeout = 20)
 
 /* ---- environment ------------------------------------------------------------ */
 
-Test (factory, mpi_launch_in_env_wins_and_is_not_supported, .timeout = 10)
+/* An MPI launch wins over the keyword and over a pm-run rank.  The MPI
+   module is pointed at a missing file, so creation must fail clearly
+   (PM_ENOTSUP naming the module) — the real MPI path runs under mpirun in
+   tests/mpi-launch.sh. */
+Test (factory, mpi_launch_in_env_wins, .timeout = 10)
 {
     static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"};
     for (size_t v = 0; v < 2; v++) {
         clean_env ();
         setenv (vars[v], "4", 1);
+        setenv ("PM_MPI_MODULE", "/nonexistent/libpm_mpi.so", 1);
         pm_manager_t *pm = pm_create_parallel_manager ("ConcurrentFutures", 2, NULL);
-        cr_expect_null (pm, "%s=4: expected NULL (MPI launch wins, not built)", vars[v]);
+        cr_expect_null (pm, "%s=4: expected NULL (MPI wins, its module is missing)", vars[v]);
         if (pm)
             pm_destroy (&pm);
-        else
+        else {
             cr_expect_eq (pm_last_error_code (NULL), PM_ENOTSUP, "%s=4: code %d (%s)", vars[v],
                           pm_last_error_code (NULL), pm_strerror (pm_last_error_code (NULL)));
+            cr_expect (strstr (pm_last_error (NULL), "/nonexistent/libpm_mpi.so") != NULL,
+                       "the message names the module: %s", pm_last_error (NULL));
+        }
     }
     /* MPI wins over a pm-run rank too */
     clean_env ();
     setenv ("OMPI_COMM_WORLD_SIZE", "2", 1);
+    setenv ("PM_MPI_MODULE", "/nonexistent/libpm_mpi.so", 1);
     setenv ("PM_RANK", "0", 1);
     setenv ("PM_SIZE", "2", 1);
     setenv ("PM_ENDPOINT", "tcp://127.0.0.1:9", 1);
