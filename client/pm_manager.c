@@ -244,6 +244,49 @@ s_create_from_environment (pm_manager_t *pm, const char *endpoint)
     return pm;
 }
 
+/* With a coordinator endpoint configured, the ranks of an MPI job also
+   register with it as one group (named after the job), so that pmd sees
+   the job and marks it failed when a rank dies.  The collectives stay on
+   MPI; a dynamic sweep (pm_set_schedule) can then use the coordinator.  */
+static pm_manager_t *
+s_register_mpi (pm_manager_t *pm, const pm_options_t *options)
+{
+    const char *endpoint = options && options->endpoint && *options->endpoint
+                               ? options->endpoint
+                               : pm_env_str ("PM_ENDPOINT");
+    if (!endpoint)
+        return pm;
+    const char *group = options && options->group && *options->group ? options->group
+                                                                       : pm_env_str ("PM_GROUP");
+    const char *job = pm_env_str ("PMIX_NAMESPACE");
+    if (!job)
+        job = pm_env_str ("OMPI_MCA_ess_base_jobid");
+    if (!job)
+        job = pm_env_str ("SLURM_JOB_ID");
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    if (group)
+        snprintf (pm->group, sizeof pm->group, "%s", group);
+    else if (job)
+        snprintf (pm->group, sizeof pm->group, "mpi-%.100s", job);
+    else
+        snprintf (pm->group, sizeof pm->group, "mpi-%.60s-%d", host, (int) getppid ());
+    int64_t timeout = 30000;
+    char err[256];
+    if (pm_env_int64 ("PM_CONNECT_TIMEOUT_MS", 1, 86400000, 30000, &timeout, err, sizeof err) < 0)
+        return s_fail_create (pm, PM_EINVAL, err);
+    pm->connect_timeout_ms = options && options->connect_timeout_ms > 0 ? options->connect_timeout_ms
+                                                                         : timeout;
+    snprintf (pm->endpoint, sizeof pm->endpoint, "%s", endpoint);
+    if (s_connect (pm, endpoint, false) != 0) {
+        char why[1200];
+        snprintf (why, sizeof why, "MPI rank %d cannot register with the coordinator: %s",
+                  pm->rank, pm->last_error);
+        return s_fail_create (pm, pm->last_code, why);
+    }
+    return pm;
+}
+
 pm_manager_t *
 pm_create_parallel_manager (const char *parallel_back_end, int number_of_subprocesses,
                             const pm_options_t *options)
@@ -278,7 +321,7 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
                       mpi_variable, (long long) mpi_size, pm->size);
             return s_fail_create (pm, PM_EINVAL, text);
         }
-        return pm;
+        return s_register_mpi (pm, options);
     }
     const char *endpoint = options && options->endpoint && *options->endpoint
                                ? options->endpoint

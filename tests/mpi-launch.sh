@@ -5,6 +5,9 @@
 #   mpi-launch.sh no-module NP PM_CONFORMANCE     — without the MPI module every rank
 #                                                   fails clearly (PM_ENOTSUP), no hang
 #   mpi-launch.sh sweep NP PM_SWEEP RO_MODEL      — the RO sweep CSV equals Serial's
+#   mpi-launch.sh kill NP PM_MPI_KILL PMD         — ranks registered with a pmd; rank 1 is
+#                                                   SIGKILLed: mpirun fails, pmd reports the
+#                                                   rank and the group, nothing is left behind
 set -uo pipefail
 mode=$1 np=$2
 command -v mpirun >/dev/null || { echo "mpi-launch: FAIL: mpirun not found (openmpi-bin)"; exit 1; }
@@ -44,8 +47,28 @@ case $mode in
       >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "sweep under mpirun -np $np"; }
     cmp -s "$tmp/serial.csv" "$tmp/mpi.csv" || fail "CSV under MPI differs from Serial"
     ;;
+  kill)
+    program=$3 pmd=$4
+    "$pmd" --bind 'tcp://127.0.0.1:*' --ready-file "$tmp/ready" --log-level info 2>"$tmp/pmd.log" &
+    pmd_pid=$!
+    for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
+    [[ -s $tmp/ready ]] || { kill -9 $pmd_pid; fail "pmd did not start"; }
+    PM_ENDPOINT=$(head -1 "$tmp/ready") timeout 60 mpirun -np "$np" -x PM_ENDPOINT "$program" \
+      >"$tmp/out" 2>&1
+    status=$?
+    ((status != 0 && status != 124)) || { kill -9 $pmd_pid; cat "$tmp/out"; fail "mpirun exit $status"; }
+    joined=$(grep -c "joined (0)" "$tmp/out" || true)
+    ((joined == np)) || { kill -9 $pmd_pid; cat "$tmp/out"; fail "$joined of $np ranks joined"; }
+    for _ in $(seq 200); do grep -q "PM2101" "$tmp/pmd.log" && break; sleep 0.05; done
+    grep -q "group 'mpi-.*' created with $np ranks" "$tmp/pmd.log" || { kill -9 $pmd_pid; cat "$tmp/pmd.log"; fail "the MPI job did not register with pmd"; }
+    grep -q "PM2101.*failed: rank" "$tmp/pmd.log" || { kill -9 $pmd_pid; cat "$tmp/pmd.log"; fail "pmd did not mark the MPI group failed"; }
+    kill -TERM $pmd_pid; wait $pmd_pid || fail "pmd did not exit 0"
+    name=$(basename "$program")
+    for _ in $(seq 200); do pgrep -x "$name" >/dev/null || break; sleep 0.05; done
+    if pgrep -x "$name" >/dev/null; then fail "MPI ranks left behind"; fi
+    ;;
   *) fail "unknown mode" ;;
 esac
 leftover=$(find "$TMPDIR" -mindepth 1 -maxdepth 3 2>/dev/null | head -3)
-[[ -z $leftover ]] || echo "mpi-launch $mode: note: mpirun left $leftover"
+[[ -z $leftover ]] || fail "mpirun left session files behind: $leftover"
 echo "mpi-launch $mode -np $np: ok"
