@@ -5,6 +5,10 @@
 #   mpi-launch.sh no-module NP PM_CONFORMANCE     — without the MPI module every rank
 #                                                   fails clearly (PM_ENOTSUP), no hang
 #   mpi-launch.sh sweep NP PM_SWEEP RO_MODEL      — the RO sweep CSV equals Serial's
+#   mpi-launch.sh workers NP PM_WORKER PMD PM_RUN PM_SWEEP RO_MODEL
+#                                                 — mpirun -np NP pm-worker turns the
+#                                                   allocation into NP pmd slots; a sweep
+#                                                   placed there equals Serial's
 #   mpi-launch.sh kill NP PM_MPI_KILL PMD         — ranks registered with a pmd; rank 1 is
 #                                                   SIGKILLed: mpirun fails, pmd reports the
 #                                                   rank and the group, nothing is left behind
@@ -46,6 +50,28 @@ case $mode in
     timeout 100 mpirun -np "$np" "$sweep" --model "$model" "${params[@]}" -o "$tmp/mpi.csv" \
       >"$tmp/out" 2>&1 || { cat "$tmp/out"; fail "sweep under mpirun -np $np"; }
     cmp -s "$tmp/serial.csv" "$tmp/mpi.csv" || fail "CSV under MPI differs from Serial"
+    ;;
+  workers)
+    worker=$3 pmd=$4 pmrun=$5 sweep=$6 model=$7
+    params=(--param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,5)')
+    "$sweep" --backend Serial -n 1 --model "$model" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
+      || fail "serial sweep"
+    "$pmd" --bind 'tcp://127.0.0.1:*' --ready-file "$tmp/ready" --log-level info 2>"$tmp/pmd.log" &
+    pmd_pid=$!
+    for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
+    [[ -s $tmp/ready ]] || { kill -9 $pmd_pid; fail "pmd did not start"; }
+    ep=$(head -1 "$tmp/ready")
+    mpirun -np "$np" "$worker" --connect "$ep" --log-level warn >"$tmp/workers.out" 2>&1 &
+    mpirun_pid=$!
+    for _ in $(seq 400); do [[ $(grep -c PM2304 "$tmp/pmd.log") -ge $np ]] && break; sleep 0.05; done
+    [[ $(grep -c "registered 1 slot(s)" "$tmp/pmd.log") -eq $np ]] \
+      || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/pmd.log"; fail "expected $np one-slot workers"; }
+    timeout 60 "$pmrun" -n "$np" --connect "$ep" -- "$sweep" --model "$model" "${params[@]}" \
+      -o "$tmp/workers.csv" >"$tmp/out" 2>&1 || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/out"; fail "sweep on the workers"; }
+    grep -q "ranks (pm-run)" "$tmp/out" || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/out"; fail "ranks took the workers' MPI identity"; }
+    cmp -s "$tmp/serial.csv" "$tmp/workers.csv" || { kill -9 $mpirun_pid $pmd_pid; fail "CSV differs from Serial"; }
+    kill -TERM $mpirun_pid; wait $mpirun_pid
+    kill -TERM $pmd_pid; wait $pmd_pid || fail "pmd did not exit 0"
     ;;
   kill)
     program=$3 pmd=$4

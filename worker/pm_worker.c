@@ -62,7 +62,8 @@ s_usage (FILE *out)
              "Usage: pm-worker --connect EP [OPTIONS]\n"
              "Register this node's slots with pmd and run the ranks it places here.\n\n"
              "  -c, --connect EP        pmd endpoint, e.g. tcp://head:5555 (required)\n"
-             "  -s, --slots N           ranks this node runs at once (default: online CPUs)\n"
+             "  -s, --slots N           ranks this node runs at once (default: online CPUs; 1\n"
+             "                          when started by mpirun, one worker per MPI process)\n"
              "  -l, --log-level LEVEL   error|warn|info|debug|trace (default info)\n"
              "  -h, --help              this text\n\n"
              "Ranks start in the working directory pm-run was started in, with this worker's\n"
@@ -214,10 +215,17 @@ s_launch (s_worker_t *self, const pm_msg_t *msg, zmq_msg_t *frames, size_t nfram
             n++;
         env = calloc (n + 5, sizeof *env);
         size_t k = 0;
-        for (size_t i = 0; env && i < n; i++)
-            if (strncmp (environ[i], "PM_RANK=", 8) && strncmp (environ[i], "PM_SIZE=", 8)
-                && strncmp (environ[i], "PM_GROUP=", 9) && strncmp (environ[i], "PM_ENDPOINT=", 12))
+        /* A worker started by mpirun must not hand its own MPI identity on:
+           a rank would take itself for a process of the worker's MPI job. */
+        static const char *const drop[] = {"PM_RANK=", "PM_SIZE=",  "PM_GROUP=", "PM_ENDPOINT=",
+                                           "OMPI_",    "PMIX_",     "PMI_",      "MV2_"};
+        for (size_t i = 0; env && i < n; i++) {
+            bool keep = true;
+            for (size_t d = 0; keep && d < sizeof drop / sizeof drop[0]; d++)
+                keep = strncmp (environ[i], drop[d], strlen (drop[d])) != 0;
+            if (keep)
                 env[k++] = environ[i];
+        }
         if (env) {
             char *extra[4];
             extra[0] = zsys_sprintf ("PM_RANK=%d", rank);
@@ -390,6 +398,12 @@ main (int argc, char **argv)
     if (!getenv ("PM_LOG_LEVEL"))
         pm_log_set_level (PM_LOG_INFO);
     s_worker_t self = {.slots = (int) sysconf (_SC_NPROCESSORS_ONLN)};
+    /* Started by mpirun (one worker per MPI process of an allocation), a
+       worker offers one slot: the allocation decides how many run here. */
+    int64_t mpi_size = 0;
+    if (pm_parse_int64 (getenv ("OMPI_COMM_WORLD_SIZE"), 1, INT32_MAX, &mpi_size)
+        || pm_parse_int64 (getenv ("PMI_SIZE"), 1, INT32_MAX, &mpi_size))
+        self.slots = 1;
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'},
         {"slots", required_argument, NULL, 's'},
