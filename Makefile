@@ -34,6 +34,8 @@ test: build build-asan
 bench: build
 	./$(BUILD)/bin/pm-bench-latency
 	./$(BUILD)/bin/pm-bench-sweep
+	@if [ -x ./$(BUILD)/bin/pm-bench-mpi ]; then ./$(BUILD)/bin/pm-bench-mpi; \
+	 else echo "bench: pm-bench-mpi not built (no MPI)"; fi
 
 # The sweep benchmark at the issue's full size (100,000 rows of a 1 ms model; ~5 min).
 bench-full: build
