@@ -2,7 +2,8 @@
 # Installs the Debian packages pm builds and tests with, if any is missing.
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
-          libcriterion-dev libsodium-dev libopenmpi-dev openmpi-bin procps)
+          libcriterion-dev libsodium-dev libopenmpi-dev openmpi-bin procps python3
+          libhdf5-dev hdf5-tools)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

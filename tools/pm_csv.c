@@ -325,3 +325,79 @@ pm_csv_write_table (const char *path, const char *const *input_names, size_t nin
         *failed = arg.failed;
     return rc;
 }
+
+/* ---- results as whole arrays -------------------------------------------------- */
+
+void
+pm_csv_table_free (pm_csv_table_t *table)
+{
+    free (table->parameters);
+    free (table->outputs);
+    free (table->success);
+    free (table->output_names);
+    memset (table, 0, sizeof *table);
+}
+
+int
+pm_csv_results_table (const pm_results_t *results, size_t ninputs, pm_csv_table_t *table,
+                      char *err, size_t err_size)
+{
+    memset (table, 0, sizeof *table);
+    if (!results)
+        return s_fail (err, err_size, "no results");
+    size_t rows = pm_results_rows (results), entries = pm_results_count (results);
+    size_t noutputs = pm_results_output_count (results);
+    table->rows = rows;
+    table->ninputs = ninputs;
+    table->noutputs = noutputs;
+    table->parameters = malloc ((rows * ninputs + 1) * sizeof *table->parameters);
+    table->outputs = malloc ((rows * noutputs + 1) * sizeof *table->outputs);
+    table->success = malloc (rows + 1);
+    table->output_names = calloc (noutputs + 1, sizeof *table->output_names);
+    unsigned char *have = calloc (rows + 1, 1);
+    int rc = 0;
+    if (!table->parameters || !table->outputs || !table->success || !table->output_names
+        || !have)
+        rc = s_fail (err, err_size, "out of memory for the results of %zu rows", rows);
+    for (size_t k = 0; rc == 0 && k < noutputs; k++)
+        table->output_names[k] = pm_results_output_name (results, k);
+    for (size_t k = 0; rc == 0 && k < entries; k++) {
+        const pm_local_results_t *e = pm_results_get (results, k);
+        if (!e) {
+            rc = s_fail (err, err_size, "results entry %zu is missing", k);
+            break;
+        }
+        if (e->rows && (e->cols != ninputs || e->noutputs != noutputs)) {
+            rc = s_fail (err, err_size,
+                         "results of rank %d have %zu inputs and %zu outputs, expected %zu "
+                         "and %zu",
+                         e->process_number, e->cols, e->noutputs, ninputs, noutputs);
+            break;
+        }
+        for (size_t i = 0; rc == 0 && i < e->rows; i++) {
+            size_t s = e->sample_index[i];
+            if (s >= rows)
+                rc = s_fail (err, err_size, "rank %d returned row %zu of a %zu-row sweep",
+                             e->process_number, s, rows);
+            else if (have[s])
+                rc = s_fail (err, err_size, "row %zu came back twice", s);
+            else {
+                if (ninputs)
+                    memcpy (table->parameters + s * ninputs, e->parameters + i * e->cols,
+                            ninputs * sizeof (double));
+                if (noutputs)
+                    memcpy (table->outputs + s * noutputs, e->outputs + i * e->noutputs,
+                            noutputs * sizeof (double));
+                table->success[s] = e->success[i];
+                have[s] = 1;
+            }
+        }
+    }
+    for (size_t s = 0; rc == 0 && s < rows; s++)
+        if (!have[s])
+            rc = s_fail (err, err_size, "row %zu is missing from the results", s);
+    free (have);
+    if (rc != 0)
+        pm_csv_table_free (table);
+    return rc;
+}

@@ -48,4 +48,21 @@ int pm_csv_write_table (const char *path, const char *const *input_names, size_t
                         const unsigned char *success, size_t rows, size_t *failed, char *err,
                         size_t err_size);
 
+/* The results of a sweep as whole arrays in sample order (for the HDF5
+   file): what pm_csv_write_table takes.  Free with pm_csv_table_free. */
+typedef struct {
+    size_t rows, ninputs, noutputs;
+    double *parameters;        /* rows x ninputs */
+    double *outputs;           /* rows x noutputs */
+    unsigned char *success;    /* rows */
+    const char **output_names; /* noutputs, pointing into the results */
+} pm_csv_table_t;
+
+/* Rows are placed by their sample index, as pm_csv_write_results does; a
+   row missing or given twice, or an entry of another shape, is an error.
+   0, or -1 with the reason in err.                                          */
+int pm_csv_results_table (const pm_results_t *results, size_t ninputs, pm_csv_table_t *table,
+                          char *err, size_t err_size);
+void pm_csv_table_free (pm_csv_table_t *table);
+
 #endif

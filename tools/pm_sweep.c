@@ -1,5 +1,5 @@
 /*  pm_sweep.c — pm-sweep: run a model over a parameter space and write the
-    results as CSV.
+    results as CSV (and/or HDF5, pm_hdf5, when built with it).
 
     An SPMD program like any pm program: pm_create_parallel_manager early in
     main (MultiProcessing forks the other ranks there; under pm-run the rank
@@ -36,6 +36,9 @@
 #include "pm_command_model.h"
 #include "pm_csv.h"
 #include "pm_env.h"
+#ifdef PM_HAVE_HDF5
+#include "pm_hdf5.h"
+#endif
 #include "pm_journal.h"
 #include "pm_log.h"
 #include "pm_params.h"
@@ -68,7 +71,9 @@ typedef struct {
     char **outputs;            /* --outputs, split; NULL if not given */
     size_t noutputs;
     int64_t timeout_ms;        /* --timeout in ms, 0 = none */
-    const char *output_path;   /* -o */
+    const char *output_path;   /* -o (names the journal) */
+    const char *csv_path;      /* the CSV: -o unless it is .h5/.hdf5, else NULL */
+    const char *hdf5_path;     /* the HDF5 file: --hdf5, or -o FILE.h5; NULL: none */
     int schedule;              /* -1 = the library's default, else pm_schedule_t */
     size_t rows;               /* rows of the table */
     const char **input_names;  /* the parameters' names, in column order */
@@ -117,9 +122,11 @@ s_usage (FILE *out)
     fprintf (out,
 "Usage: pm-sweep [--backend B -n N | --connect EP] (--model LIB.so[:PREFIX] | --command TEMPLATE)\n"
 "                --param 'NAME=EXPR' ... [--samples S --seed X] [--arg KEY=VALUE ...]\n"
-"                [--outputs A,B,...] [--timeout SECONDS] -o RESULTS.csv [--resume]\n"
+"                [--outputs A,B,...] [--timeout SECONDS] -o RESULTS.csv|RESULTS.h5\n"
+"                [--hdf5 RESULTS.h5] [--resume]\n"
 "\n"
-"Run a model at every point of a parameter space, in parallel, and write the results as CSV.\n"
+"Run a model at every point of a parameter space, in parallel, and write the results as CSV\n"
+"(or HDF5).\n"
 "pm-sweep is an SPMD pm program: it also runs unchanged under `pm-run -n N -- pm-sweep ...`\n"
 "(the ranks then come from pm-run and --backend, -n are ignored).\n"
 "\n"
@@ -177,6 +184,13 @@ s_usage (FILE *out)
 "  -o, --output FILE      the results: a header (inputs, outputs, success), then one line\n"
 "                         per row in sample order, numbers as %%.17g, nan for failed rows.\n"
 "                         Written to a temporary file and renamed: never half written.\n"
+"                         FILE ending in .h5 or .hdf5: an HDF5 file instead of the CSV,\n"
+"                         float64 datasets /inputs (rows x inputs), /outputs (rows x\n"
+"                         outputs, NaN for failed rows), uint8 /success (rows), string\n"
+"                         datasets /input_names, /output_names, root attributes rows,\n"
+"                         model, model_kind (%s)\n"
+"      --hdf5 FILE        also write the results as HDF5 to FILE (same layout), next to\n"
+"                         the CSV of -o\n"
 "  A one-line summary (rows, failures, ranks, backend, seconds, rows/s) goes to stderr.\n"
 "  On a terminal, a live progress line comes first (rows done/total, bar, rows/s, ETA,\n"
 "  failures; redrawn at most 10 times a second); off a terminal, only the summary.\n"
@@ -210,7 +224,13 @@ s_usage (FILE *out)
 "Example:\n"
 "  pm-sweep -n 4 --command 'ro-sim --feed {feed} --recovery {r}' \\\n"
 "      --param 'feed=linspace(5, 45, 9)' --param 'r=list(0.4, 0.5, 0.6)' -o ro.csv\n",
-             PM_MODEL_DEFAULT_PREFIX, PM_PARAMS_MAX_ROWS);
+             PM_MODEL_DEFAULT_PREFIX, PM_PARAMS_MAX_ROWS,
+#ifdef PM_HAVE_HDF5
+             "this build has HDF5"
+#else
+             "not in this build: it was built without HDF5"
+#endif
+    );
 }
 
 static int
@@ -266,6 +286,27 @@ s_now (void)
 
 /* ---- parsing and checking the command line -------------------------------- */
 
+/* Does path name an HDF5 file: .h5 or .hdf5 (any case)? */
+static bool
+s_is_hdf5_name (const char *path)
+{
+    size_t len = strlen (path);
+    return (len > 3 && strcasecmp (path + len - 3, ".h5") == 0)
+           || (len > 5 && strcasecmp (path + len - 5, ".hdf5") == 0);
+}
+
+/* Do a and b name the same file (the same string, or the same existing
+   file)? */
+static bool
+s_same_file (const char *a, const char *b)
+{
+    struct stat sa, sb;
+    if (strcmp (a, b) == 0)
+        return true;
+    return stat (a, &sa) == 0 && stat (b, &sb) == 0 && sa.st_dev == sb.st_dev
+           && sa.st_ino == sb.st_ino;
+}
+
 static int
 s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
 {
@@ -280,6 +321,7 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
         OPT_TIMEOUT,
         OPT_SCHEDULE,
         OPT_RESUME,
+        OPT_HDF5,
     };
     static const struct option options[] = {
         {"backend", required_argument, NULL, 'b'},
@@ -295,6 +337,7 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
         {"outputs", required_argument, NULL, OPT_OUTPUTS},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
         {"output", required_argument, NULL, 'o'},
+        {"hdf5", required_argument, NULL, OPT_HDF5},
         {"log-level", required_argument, NULL, 'l'},
         {"resume", no_argument, NULL, OPT_RESUME},
         {"help", no_argument, NULL, 'h'},
@@ -373,6 +416,7 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
         case OPT_OUTPUTS: outputs_text = optarg; break;
         case OPT_TIMEOUT: timeout_text = optarg; break;
         case 'o': cfg->output_path = optarg; break;
+        case OPT_HDF5: cfg->hdf5_path = optarg; break;
         case 'l': {
             int level = pm_log_level_parse (optarg);
             if (level < 0)
@@ -509,9 +553,31 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
     /* The output file (only root writes it). */
     if (!cfg->output_path)
         return s_usage_error (cfg, "no output file: give -o RESULTS.csv");
+    if (s_is_hdf5_name (cfg->output_path)) {
+        if (cfg->hdf5_path)
+            return s_usage_error (cfg, "-o '%s' is already an HDF5 file; --hdf5 FILE is for an "
+                                       "HDF5 file next to -o RESULTS.csv: give one of them",
+                                  cfg->output_path);
+        cfg->hdf5_path = cfg->output_path;
+    }
+    else
+        cfg->csv_path = cfg->output_path;
+    if (cfg->hdf5_path) {
+#ifndef PM_HAVE_HDF5
+        return s_usage_error (cfg, "%s %s: this pm-sweep was built without HDF5 (install "
+                                   "libhdf5-dev and rebuild)",
+                              cfg->csv_path ? "--hdf5" : "-o", cfg->hdf5_path);
+#endif
+        if (cfg->csv_path && s_same_file (cfg->csv_path, cfg->hdf5_path))
+            return s_usage_error (cfg, "--hdf5 '%s' and -o '%s' are the same file", cfg->hdf5_path,
+                                  cfg->csv_path);
+    }
     if (cfg->print_usage_errors
         && pm_csv_check_target (cfg->output_path, err, sizeof err) != 0)
         return s_usage_error (cfg, "-o: %s", err);
+    if (cfg->print_usage_errors && cfg->csv_path && cfg->hdf5_path
+        && pm_csv_check_target (cfg->hdf5_path, err, sizeof err) != 0)
+        return s_usage_error (cfg, "--hdf5: %s", err);
 
     /* A plugin that cannot be loaded here will not load on the ranks either. */
     if (cfg->model_spec) {
@@ -1097,13 +1163,74 @@ s_agree (pm_manager_t *pm, const s_config_t *cfg, s_root_t *rs, const double *ta
     return *outputs ? S_EXIT_OK : S_EXIT_RUNTIME;
 }
 
+/* Root: the results files (the CSV, the HDF5 file, or both) from whole
+   arrays in sample order.  0, or -1 with why in err. */
+static int
+s_write_table (const s_config_t *cfg, const char *const *output_names, size_t noutputs,
+               const double *parameters, const double *outputs, const unsigned char *success,
+               size_t *failed, char *err, size_t err_size)
+{
+    size_t rows = cfg->rows, cols = pm_params_count (cfg->params);
+    *failed = 0;
+    for (size_t i = 0; i < rows; i++)
+        if (!success[i])
+            (*failed)++;
+    if (cfg->csv_path
+        && pm_csv_write_table (cfg->csv_path, cfg->input_names, cols, output_names, noutputs,
+                               parameters, outputs, success, rows, NULL, err, err_size)
+               != 0)
+        return -1;
+#ifdef PM_HAVE_HDF5
+    if (cfg->hdf5_path) {
+        pm_hdf5_table_t table = {
+            .input_names = cfg->input_names,
+            .ninputs = cols,
+            .output_names = output_names,
+            .noutputs = noutputs,
+            .inputs = parameters,
+            .outputs = outputs,
+            .success = success,
+            .rows = rows,
+            .model = cfg->model_spec ? cfg->model_spec : cfg->command,
+            .model_kind = cfg->model_spec ? "plugin" : "command",
+        };
+        if (pm_hdf5_write_table (cfg->hdf5_path, &table, err, err_size) != 0)
+            return -1;
+    }
+#endif
+    return 0;
+}
+
+/* Root, not resuming: the results files from results. */
+static int
+s_write_results (const s_config_t *cfg, const pm_results_t *results, size_t *failed, char *err,
+                 size_t err_size)
+{
+    size_t cols = pm_params_count (cfg->params);
+    if (!cfg->hdf5_path) /* the CSV alone: streamed from the results */
+        return pm_csv_write_results (cfg->csv_path, cfg->input_names, cols, results, failed,
+                                     err, err_size);
+    pm_csv_table_t table;
+    if (pm_csv_results_table (results, cols, &table, err, err_size) != 0)
+        return -1;
+    int rc = -1;
+    if (table.rows != cfg->rows)
+        snprintf (err, err_size, "the results hold %zu rows, expected %zu", table.rows,
+                  cfg->rows);
+    else
+        rc = s_write_table (cfg, table.output_names, table.noutputs, table.parameters,
+                            table.outputs, table.success, failed, err, err_size);
+    pm_csv_table_free (&table);
+    return rc;
+}
+
 /* Root, resuming: the results file from the journal's rows and the rows
    run now (results, whose sample indexes are rows of rs->subset). */
 static int
 s_write_merged (const s_config_t *cfg, s_root_t *rs, const pm_results_t *results,
                 size_t *failed, char *err, size_t err_size)
 {
-    size_t rows = cfg->rows, cols = pm_params_count (cfg->params);
+    size_t rows = cfg->rows;
     size_t noutputs = pm_results_output_count (results);
     const pm_journal_t *j = &rs->journal;
     if (j->done_count && j->noutputs != noutputs) {
@@ -1153,8 +1280,8 @@ s_write_merged (const s_config_t *cfg, s_root_t *rs, const pm_results_t *results
     for (size_t k = 0; rc == 0 && k < noutputs; k++)
         names[k] = pm_results_output_name (results, k);
     if (rc == 0)
-        rc = pm_csv_write_table (cfg->output_path, cfg->input_names, cols, names, noutputs,
-                                 rs->table, outputs, success, rows, failed, err, err_size);
+        rc = s_write_table (cfg, names, noutputs, rs->table, outputs, success, failed, err,
+                            err_size);
     free (outputs);
     free (success);
     free (have);
@@ -1185,9 +1312,11 @@ s_summary (pm_manager_t *pm, const s_config_t *cfg, const s_root_t *rs,
         snprintf (resumed, sizeof resumed, " (%zu from the journal, %zu run now)", kept, ran);
     int ranks = pm_number_of_worker_processes (pm);
     fprintf (stderr,
-             "pm-sweep: %zu rows%s, %zu failed, %d rank%s (%s), %.2f s, %.1f rows/s%s -> %s\n",
+             "pm-sweep: %zu rows%s, %zu failed, %d rank%s (%s), %.2f s, %.1f rows/s%s -> %s%s%s\n",
              ran + kept, resumed, failed, ranks, ranks == 1 ? "" : "s", pm_backend_name (pm),
-             seconds, seconds > 0 ? (double) ran / seconds : 0.0, lost, cfg->output_path);
+             seconds, seconds > 0 ? (double) ran / seconds : 0.0, lost, cfg->output_path,
+             cfg->csv_path && cfg->hdf5_path ? ", " : "",
+             cfg->csv_path && cfg->hdf5_path ? cfg->hdf5_path : "");
 }
 
 /* Root, before the sweep: the progress state (and the line, on a
@@ -1310,8 +1439,7 @@ s_rank_main (pm_manager_t *pm, void *arg)
         size_t failed = 0;
         int written = rs && rs->resuming
                           ? s_write_merged (cfg, rs, results, &failed, err, sizeof err)
-                          : pm_csv_write_results (cfg->output_path, cfg->input_names, cols,
-                                                  results, &failed, err, sizeof err);
+                          : s_write_results (cfg, results, &failed, err, sizeof err);
         if (written != 0) {
             fprintf (stderr, "pm-sweep: %s\n", err);
             status = S_EXIT_RUNTIME;
