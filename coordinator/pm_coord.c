@@ -16,6 +16,7 @@
 #include "pm_clock.h"
 #include "pm_env.h"
 #include "pm_group.h"
+#include "pm_json.h"
 #include "pm_log.h"
 #include "pm_msg.h"
 #include "pm_proc.h"
@@ -428,7 +429,56 @@ s_handle_status (pm_coord_t *self, const uint8_t *route, size_t route_size,
     /* Who answers: a peer can tell a restarted coordinator from the same one. */
     pm_msg_set (&reply, PM_KEY_PID, self->self_proc.pid);
     pm_msg_set (&reply, PM_KEY_STARTTIME, (int64_t) self->self_proc.starttime);
-    s_reply (self, route, route_size, &reply);
+    if (!(pm_msg_get (msg, PM_KEY_FLAGS, 0) & PM_STATUS_DETAIL)) {
+        s_reply (self, route, route_size, &reply);
+        return;
+    }
+    /* The detail, for pmctl: every group with its ranks, and the workers. */
+    pm_json_t json = {0};
+    pm_json_raw (&json, "{\"coordinator\":{\"pid\":%lld,\"endpoints\":[",
+                 (long long) self->self_proc.pid);
+    for (size_t i = 0; i < self->nendpoints; i++) {
+        pm_json_raw (&json, i ? "," : "");
+        pm_json_string (&json, self->endpoints[i]);
+    }
+    pm_json_raw (&json, "],\"messages\":%llu,\"dropped\":%llu},\"groups\":[",
+                 (unsigned long long) self->stats.messages, (unsigned long long) self->stats.dropped);
+    bool first = true;
+    for (pm_group_t *group = zhashx_first (self->groups); group;
+         group = zhashx_next (self->groups)) {
+        pm_json_raw (&json, "%s{\"name\":", first ? "" : ",");
+        first = false;
+        pm_json_string (&json, pm_group_name (group));
+        pm_json_raw (&json, ",\"size\":%d,\"live\":%d,\"failed\":%s,\"reason\":",
+                     pm_group_size (group), pm_group_live (group),
+                     pm_group_failed (group) ? "true" : "false");
+        pm_json_string (&json, pm_group_fail_text (group));
+        pm_json_raw (&json, ",\"ranks\":[");
+        bool first_rank = true;
+        for (int r = 0; r < pm_group_size (group); r++) {
+            pm_session_t *member = pm_group_member (group, r);
+            if (!member)
+                continue;
+            pm_json_raw (&json, "%s{\"rank\":%d,\"pid\":%lld,\"host\":", first_rank ? "" : ",",
+                         r, (long long) member->proc.pid);
+            pm_json_string (&json, member->host);
+            pm_json_raw (&json, "}");
+            first_rank = false;
+        }
+        pm_json_raw (&json, "]}");
+    }
+    pm_json_raw (&json, "],\"workers\":");
+    pm_workers_json (self->workers, &json);
+    pm_json_raw (&json, "}");
+    zmq_msg_t detail;
+    if (json.failed || zmq_msg_init_size (&detail, json.size) != 0) {
+        pm_json_free (&json);
+        s_reply (self, route, route_size, &reply);
+        return;
+    }
+    memcpy (zmq_msg_data (&detail), json.data, json.size);
+    pm_json_free (&json);
+    pm_msg_send (self->router_handle, route, route_size, &reply, &detail, 1, ZMQ_DONTWAIT);
 }
 
 static void

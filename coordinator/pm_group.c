@@ -144,6 +144,7 @@ int pm_group_size (const pm_group_t *self) { return self->size; }
 int pm_group_live (const pm_group_t *self) { return self->live; }
 bool pm_group_complete_once (const pm_group_t *self) { return self->ever == self->size; }
 bool pm_group_failed (const pm_group_t *self) { return self->failed; }
+const char *pm_group_fail_text (const pm_group_t *self) { return self->failed ? self->fail_text : ""; }
 int64_t pm_group_created_ms (const pm_group_t *self) { return self->created_ms; }
 int64_t pm_group_emptied_ms (const pm_group_t *self) { return self->emptied_ms; }
 

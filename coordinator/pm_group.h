@@ -24,6 +24,8 @@ int pm_group_size (const pm_group_t *self);
 int pm_group_live (const pm_group_t *self);      /* members now joined */
 bool pm_group_complete_once (const pm_group_t *self); /* every rank joined at some point */
 bool pm_group_failed (const pm_group_t *self);
+/* Why it failed ("" if it has not). */
+const char *pm_group_fail_text (const pm_group_t *self);
 int64_t pm_group_created_ms (const pm_group_t *self);
 int64_t pm_group_emptied_ms (const pm_group_t *self);   /* when live fell to 0 */
 bool pm_group_rank_ever_joined (const pm_group_t *self, int rank);

@@ -401,3 +401,19 @@ pm_workers_cron (pm_workers_t *self, int64_t now_ms)
         s_worker_gone (self, w, "sent nothing within the heartbeat timeout");
     zlistx_destroy (&dead);
 }
+
+void
+pm_workers_json (pm_workers_t *self, pm_json_t *json)
+{
+    pm_json_raw (json, "[");
+    bool first = true;
+    for (s_worker_t *w = zlistx_first (self->workers); w; w = zlistx_next (self->workers)) {
+        pm_json_raw (json, "%s{\"id\":%llu,\"host\":", first ? "" : ",",
+                     (unsigned long long) w->id);
+        pm_json_string (json, w->host);
+        pm_json_raw (json, ",\"pid\":%lld,\"slots\":%d,\"used\":%d}", (long long) w->pid,
+                     w->slots, w->used);
+        first = false;
+    }
+    pm_json_raw (json, "]");
+}

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "pm_msg.h"
+#include "pm_json.h"
 #include "pm_proc.h"
 
 typedef struct pm_workers pm_workers_t;
@@ -45,5 +46,7 @@ bool pm_workers_handle (pm_workers_t *self, const uint8_t *route, size_t route_s
 /* Heartbeat silence of workers, at most every cron tick. */
 void pm_workers_cron (pm_workers_t *self, int64_t now_ms);
 size_t pm_workers_count (const pm_workers_t *self);
+/* Appends a JSON array of the workers to json. */
+void pm_workers_json (pm_workers_t *self, pm_json_t *json);
 
 #endif

@@ -88,6 +88,8 @@ typedef enum {
 
 /* HELLO flags */
 #define PM_HELLO_NO_HEARTBEAT 1 /* a rank inside the coordinator's process */
+/* STATUS flags */
+#define PM_STATUS_DETAIL 1 /* the reply carries a JSON frame: groups, ranks, workers */
 /* SWEEP_OPEN flags */
 #define PM_SWEEP_STREAM 1 /* forward every finished chunk to root (ROWS_DONE) */
 

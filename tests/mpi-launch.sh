@@ -9,6 +9,8 @@
 #                                                 — mpirun -np NP pm-worker turns the
 #                                                   allocation into NP pmd slots; a sweep
 #                                                   placed there equals Serial's
+#   mpi-launch.sh status NP PM_MPI_WAIT PMD PMCTL — an MPI job registered with pmd shows in
+#                                                   `pmctl status` with its ranks and hosts
 #   mpi-launch.sh kill NP PM_MPI_KILL PMD         — ranks registered with a pmd; rank 1 is
 #                                                   SIGKILLed: mpirun fails, pmd reports the
 #                                                   rank and the group, nothing is left behind
@@ -71,6 +73,33 @@ case $mode in
     grep -q "ranks (pm-run)" "$tmp/out" || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/out"; fail "ranks took the workers' MPI identity"; }
     cmp -s "$tmp/serial.csv" "$tmp/workers.csv" || { kill -9 $mpirun_pid $pmd_pid; fail "CSV differs from Serial"; }
     kill -TERM $mpirun_pid; wait $mpirun_pid
+    kill -TERM $pmd_pid; wait $pmd_pid || fail "pmd did not exit 0"
+    ;;
+  status)
+    program=$3 pmd=$4 pmctl=$5
+    "$pmd" --bind 'tcp://127.0.0.1:*' --ready-file "$tmp/ready" --log-level warn 2>"$tmp/pmd.log" &
+    pmd_pid=$!
+    for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
+    [[ -s $tmp/ready ]] || { kill -9 $pmd_pid; fail "pmd did not start"; }
+    export PM_ENDPOINT=$(head -1 "$tmp/ready") PM_TEST_RELEASE=$tmp/release
+    timeout 90 mpirun -np "$np" -x PM_ENDPOINT -x PM_TEST_RELEASE "$program" >"$tmp/out" 2>&1 &
+    job=$!
+    check='import json,sys
+d=json.load(sys.stdin)
+g=[g for g in d["groups"] if g["name"].startswith("mpi-")]
+assert len(g)==1 and g[0]["live"]==int(sys.argv[1]) and not g[0]["failed"], g
+assert sorted(r["rank"] for r in g[0]["ranks"])==list(range(int(sys.argv[1]))), g
+assert all(r["host"] and r["pid"]>0 for r in g[0]["ranks"]), g'
+    seen=
+    for _ in $(seq 400); do
+      if "$pmctl" status --compact >"$tmp/status.json" 2>/dev/null \
+         && python3 -c "$check" "$np" <"$tmp/status.json" 2>/dev/null; then seen=1; break; fi
+      sleep 0.05
+    done
+    touch "$tmp/release"
+    wait $job; status=$?
+    [[ -n $seen ]] || { kill -9 $pmd_pid; cat "$tmp/status.json" "$tmp/out"; fail "the MPI job never showed in pmctl status"; }
+    ((status == 0)) || { kill -9 $pmd_pid; cat "$tmp/out"; fail "the MPI job failed ($status)"; }
     kill -TERM $pmd_pid; wait $pmd_pid || fail "pmd did not exit 0"
     ;;
   kill)
