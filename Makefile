@@ -1,9 +1,10 @@
 # The two set-up commands of the README: `make demo` and `make test`.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+NOMPI_BUILD ?= build-nompi
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan demo test bench bench-full clean
+.PHONY: all deps build build-asan build-nompi demo test bench bench-full clean
 
 all: build
 
@@ -20,6 +21,12 @@ build-asan: deps
 
 # The collectives demo, then a sweep of the reverse-osmosis example model
 # over feed salinity x recovery, on the embedded default (no daemon).
+# libpm without MPI (as on a machine where it is not installed): it must build,
+# and an MPI launch must fail clearly.
+build-nompi: deps
+	cmake -S . -B $(NOMPI_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_DISABLE_FIND_PACKAGE_MPI=ON >/dev/null
+	cmake --build $(NOMPI_BUILD) -j $(JOBS)
+
 demo: build
 	./$(BUILD)/bin/pm-demo
 	./$(BUILD)/bin/pm-sweep --model $(BUILD)/lib/libpm_ro_model.so \
@@ -27,9 +34,11 @@ demo: build
 	    -o $(BUILD)/ro-sweep.csv
 	@echo "demo: RO sweep written to $(BUILD)/ro-sweep.csv:" && head -4 $(BUILD)/ro-sweep.csv
 
-# Every test, on the optimised build and on the address+undefined sanitizer build.
-test: build build-asan
+# Every test, on the optimised build and on the address+undefined sanitizer
+# build; the backends' quick tests on the build without MPI.
+test: build build-asan build-nompi
 	bash scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
+	PM_TEST_LABELS='unit|serial|threads|mpi' bash scripts/run-tests.sh $(NOMPI_BUILD)
 
 bench: build
 	./$(BUILD)/bin/pm-bench-latency
@@ -42,4 +51,4 @@ bench-full: build
 	./$(BUILD)/bin/pm-bench-sweep --full
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(NOMPI_BUILD)

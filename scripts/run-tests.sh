@@ -12,7 +12,9 @@ status=0
 for dir in "$@"; do
   echo "== ctest in $dir"
   tmp=$(mktemp -d)
-  if ! TMPDIR=$tmp ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 120; then
+  # PM_TEST_LABELS: a ctest label regex to run only part of the suite.
+  if ! TMPDIR=$tmp ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 120 \
+       ${PM_TEST_LABELS:+-L "$PM_TEST_LABELS"}; then
     status=1
   fi
   rm -rf "$tmp"
