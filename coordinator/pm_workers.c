@@ -20,6 +20,8 @@ typedef struct {
     int64_t pid;
     int slots, used;
     int64_t last_seen_ms;
+    char mpi_job[PM_GROUP_MAX + 1]; /* an unused MPI process of this job ("" if not) */
+    int64_t mpi_rank, mpi_size;
 } s_worker_t;
 
 /* One pm-run --connect launch. */
@@ -207,6 +209,11 @@ s_hello (pm_workers_t *self, const uint8_t *route, size_t route_size, const char
     worker->pid = pm_msg_get (msg, PM_KEY_PID, 0);
     worker->slots = (int) slots;
     worker->last_seen_ms = pm_clock_ms ();
+    if (pm_msg_get (msg, PM_KEY_FLAGS, 0) & PM_WORKER_MPI) {
+        snprintf (worker->mpi_job, sizeof worker->mpi_job, "%s", msg->group);
+        worker->mpi_rank = pm_msg_get (msg, PM_KEY_RANK, -1);
+        worker->mpi_size = pm_msg_get (msg, PM_KEY_SIZE, 0);
+    }
     zlistx_add_end (self->workers, worker);
     zhashx_insert (self->by_route, key, worker);
     pm_info ("PM2304", "worker %llu registered %d slot(s) on %s (pid %lld)",
@@ -279,6 +286,55 @@ s_launch_request (pm_workers_t *self, const uint8_t *route, size_t route_size,
     launch->size = (int) size;
     memcpy (launch->route, route, route_size);
     launch->route_size = route_size;
+    /* A launch that covers a whole MPI job of idle workers runs on native
+       MPI: rank r goes to the worker that is MPI rank r, and takes over its
+       MPI identity (once: an MPI process initialises once).               */
+    s_worker_t **by_mpi_rank = calloc ((size_t) size, sizeof *by_mpi_rank);
+    const char *job = NULL;
+    for (s_worker_t *w = zlistx_first (self->workers); w && by_mpi_rank; w = zlistx_next (self->workers)) {
+        if (!w->mpi_job[0] || w->mpi_size != size || w->used > 0 || w->mpi_rank < 0
+            || w->mpi_rank >= size || (job && strcmp (job, w->mpi_job) != 0))
+            continue;
+        job = w->mpi_job;
+        by_mpi_rank[w->mpi_rank] = w;
+    }
+    bool native_mpi = by_mpi_rank != NULL && job != NULL;
+    for (int r = 0; native_mpi && r < size; r++)
+        native_mpi = by_mpi_rank[r] != NULL;
+    if (native_mpi) {
+        char job_name[PM_GROUP_MAX + 1];
+        snprintf (job_name, sizeof job_name, "%s", job);
+        for (int r = 0; r < size; r++) {
+            s_worker_t *w = by_mpi_rank[r];
+            w->used++;
+            launch->worker[r] = w->id;
+            launch->running++;
+            pm_msg_t start;
+            pm_msg_init (&start, PM_MSG_LAUNCH, 0);
+            pm_msg_set_str (&start, PM_KEY_GROUP, launch->group);
+            pm_msg_set (&start, PM_KEY_SIZE, size);
+            pm_msg_set (&start, PM_KEY_RANK, r);
+            pm_msg_set (&start, PM_KEY_FLAGS, PM_LAUNCH_MPI);
+            zmq_msg_t parts[2];
+            zmq_msg_init (&parts[0]);
+            zmq_msg_copy (&parts[0], &frames[0]);
+            zmq_msg_init (&parts[1]);
+            zmq_msg_copy (&parts[1], &frames[1]);
+            s_send (self, w->route, w->route_size, &start, parts, 2);
+        }
+        for (int r = 0; r < size; r++)
+            by_mpi_rank[r]->mpi_job[0] = '\0'; /* used up */
+        free (by_mpi_rank);
+        zhashx_insert (self->launches, launch->group, launch);
+        snprintf (text, sizeof text,
+                  "%lld rank(s) of group '%s' placed on the %lld workers of MPI job %s: they run "
+                  "on native MPI",
+                  (long long) size, launch->group, (long long) size, job_name);
+        pm_info ("PM2306", "%s", text);
+        s_launch_reply (self, route, route_size, msg->seq, 0, text);
+        return;
+    }
+    free (by_mpi_rank);
     /* Spread round-robin over the workers' free slots, as hosts would be. */
     size_t nworkers = zlistx_size (self->workers);
     s_worker_t **ring = calloc (nworkers, sizeof *ring);

@@ -88,6 +88,10 @@ typedef enum {
 
 /* HELLO flags */
 #define PM_HELLO_NO_HEARTBEAT 1 /* a rank inside the coordinator's process */
+/* WORKER_HELLO flags */
+#define PM_WORKER_MPI 1 /* the worker is an unused process of an MPI job (GROUP, RANK, SIZE) */
+/* LAUNCH flags */
+#define PM_LAUNCH_MPI 1 /* the rank takes over its worker's MPI identity */
 /* STATUS flags */
 #define PM_STATUS_DETAIL 1 /* the reply carries a JSON frame: groups, ranks, workers */
 /* SWEEP_OPEN flags */

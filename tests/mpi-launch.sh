@@ -5,10 +5,12 @@
 #   mpi-launch.sh no-module NP PM_CONFORMANCE     — without the MPI module every rank
 #                                                   fails clearly (PM_ENOTSUP), no hang
 #   mpi-launch.sh sweep NP PM_SWEEP RO_MODEL      — the RO sweep CSV equals Serial's
-#   mpi-launch.sh workers NP PM_WORKER PMD PM_RUN PM_SWEEP RO_MODEL
+#   mpi-launch.sh workers NP PM_WORKER PMD PM_RUN PM_SWEEP RO_MODEL PM_CONFORMANCE
 #                                                 — mpirun -np NP pm-worker turns the
-#                                                   allocation into NP pmd slots; a sweep
-#                                                   placed there equals Serial's
+#                                                   allocation into NP pmd slots; the first
+#                                                   launch over all of them runs on native MPI
+#                                                   (conformance passes as "MPI"); a later one
+#                                                   (a sweep) uses the coordinator, = Serial
 #   mpi-launch.sh status NP PM_MPI_WAIT PMD PMCTL — an MPI job registered with pmd shows in
 #                                                   `pmctl status` with its ranks and hosts
 #   mpi-launch.sh kill NP PM_MPI_KILL PMD         — ranks registered with a pmd; rank 1 is
@@ -54,7 +56,7 @@ case $mode in
     cmp -s "$tmp/serial.csv" "$tmp/mpi.csv" || fail "CSV under MPI differs from Serial"
     ;;
   workers)
-    worker=$3 pmd=$4 pmrun=$5 sweep=$6 model=$7
+    worker=$3 pmd=$4 pmrun=$5 sweep=$6 model=$7 conformance=$8
     params=(--param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,5)')
     "$sweep" --backend Serial -n 1 --model "$model" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
       || fail "serial sweep"
@@ -68,6 +70,10 @@ case $mode in
     for _ in $(seq 400); do [[ $(grep -c PM2304 "$tmp/pmd.log") -ge $np ]] && break; sleep 0.05; done
     [[ $(grep -c "registered 1 slot(s)" "$tmp/pmd.log") -eq $np ]] \
       || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/pmd.log"; fail "expected $np one-slot workers"; }
+    timeout 90 "$pmrun" -n "$np" --connect "$ep" -- "$conformance" MultiProcessing 4 >"$tmp/conf" 2>&1 \
+      || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/conf"; fail "conformance on the MPI workers"; }
+    grep -q "(MPI, $np ranks): PASS" "$tmp/conf" \
+      || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/conf"; fail "the first launch over the whole MPI job did not run on MPI"; }
     timeout 60 "$pmrun" -n "$np" --connect "$ep" -- "$sweep" --model "$model" "${params[@]}" \
       -o "$tmp/workers.csv" >"$tmp/out" 2>&1 || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/out"; fail "sweep on the workers"; }
     grep -q "ranks (pm-run)" "$tmp/out" || { kill -9 $mpirun_pid $pmd_pid; cat "$tmp/out"; fail "ranks took the workers' MPI identity"; }

@@ -53,6 +53,9 @@ typedef struct {
     int signal_fd;
     bool stopping;
     int64_t stop_deadline;
+    char mpi_job[PM_GROUP_MAX + 1]; /* started by mpirun: its job id ("" if not) */
+    int64_t mpi_rank, mpi_size;     /* this worker's place in that job */
+    bool mpi_used;                  /* a rank took over the MPI identity already */
 } s_worker_t;
 
 static void
@@ -101,6 +104,14 @@ s_connect (s_worker_t *self)
     pm_msg_set (&hello, PM_KEY_STARTTIME, (int64_t) me.starttime);
     pm_msg_set_str (&hello, PM_KEY_BOOT_ID, me.boot_id);
     pm_msg_set_str (&hello, PM_KEY_HOST, host);
+    if (self->mpi_job[0] && !self->mpi_used) {
+        /* An MPI identity never used: one launch over the whole job can run on
+           native MPI, each rank being the MPI process its worker stands for. */
+        pm_msg_set (&hello, PM_KEY_FLAGS, PM_WORKER_MPI);
+        pm_msg_set_str (&hello, PM_KEY_GROUP, self->mpi_job);
+        pm_msg_set (&hello, PM_KEY_RANK, self->mpi_rank);
+        pm_msg_set (&hello, PM_KEY_SIZE, self->mpi_size);
+    }
     s_send (self, &hello, NULL, 0);
     self->registered = false;
     self->last_heard = pm_clock_ms ();
@@ -215,13 +226,20 @@ s_launch (s_worker_t *self, const pm_msg_t *msg, zmq_msg_t *frames, size_t nfram
             n++;
         env = calloc (n + 5, sizeof *env);
         size_t k = 0;
-        /* A worker started by mpirun must not hand its own MPI identity on:
-           a rank would take itself for a process of the worker's MPI job. */
+        /* A worker started by mpirun hands its MPI identity on only to a rank
+           of a launch that pmd placed over its whole MPI job (once: an MPI
+           process initialises once); otherwise a rank would take itself for
+           a process of the worker's MPI job.                               */
+        bool as_mpi = (pm_msg_get (msg, PM_KEY_FLAGS, 0) & PM_LAUNCH_MPI) && self->mpi_job[0]
+                      && !self->mpi_used;
+        if (as_mpi)
+            self->mpi_used = true;
         static const char *const drop[] = {"PM_RANK=", "PM_SIZE=",  "PM_GROUP=", "PM_ENDPOINT=",
                                            "OMPI_",    "PMIX_",     "PMI_",      "MV2_"};
+        size_t ndrop = as_mpi ? 4 : sizeof drop / sizeof drop[0];
         for (size_t i = 0; env && i < n; i++) {
             bool keep = true;
-            for (size_t d = 0; keep && d < sizeof drop / sizeof drop[0]; d++)
+            for (size_t d = 0; keep && d < ndrop; d++)
                 keep = strncmp (environ[i], drop[d], strlen (drop[d])) != 0;
             if (keep)
                 env[k++] = environ[i];
@@ -400,9 +418,19 @@ main (int argc, char **argv)
     s_worker_t self = {.slots = (int) sysconf (_SC_NPROCESSORS_ONLN)};
     /* Started by mpirun (one worker per MPI process of an allocation), a
        worker offers one slot: the allocation decides how many run here. */
-    int64_t mpi_size = 0;
+    int64_t mpi_size = 0, mpi_rank = 0;
     if (pm_parse_int64 (getenv ("OMPI_COMM_WORLD_SIZE"), 1, INT32_MAX, &mpi_size)
-        || pm_parse_int64 (getenv ("PMI_SIZE"), 1, INT32_MAX, &mpi_size))
+        && pm_parse_int64 (getenv ("OMPI_COMM_WORLD_RANK"), 0, mpi_size - 1, &mpi_rank)) {
+        self.slots = 1;
+        const char *job = getenv ("PMIX_NAMESPACE");
+        if (!job)
+            job = getenv ("OMPI_MCA_ess_base_jobid");
+        if (job && *job) {
+            snprintf (self.mpi_job, sizeof self.mpi_job, "%s", job);
+            self.mpi_rank = mpi_rank;
+            self.mpi_size = mpi_size;
+        }
+    } else if (pm_parse_int64 (getenv ("PMI_SIZE"), 1, INT32_MAX, &mpi_size))
         self.slots = 1;
     static const struct option options[] = {
         {"connect", required_argument, NULL, 'c'},

@@ -63,6 +63,9 @@ timeout 90 "$pmrun" -n 4 --group sweepkill --abort-timeout 30000 --connect "$ep"
 wait_for 30 bash -c "[[ \$(cat '$tmp/w1.log' '$tmp/w2.log' | grep -c \"of group 'sweepkill'\") -ge 4 ]]" \
   || fail "sweep ranks did not start"
 if grep -q "rank 0/4 of group 'sweepkill'" "$tmp/w2.log"; then victim=$w1 victim_log=w1; else victim=$w2 victim_log=w2; fi
+# Kill once the sweep is under way: root journals finished rows.
+wait_for 60 bash -c "[[ -f '$tmp/killed.csv.journal' && \$(wc -l <'$tmp/killed.csv.journal') -ge 20 ]]" \
+  || fail "the sweep did not start"
 kill -9 "$victim"
 wait "$run"
 cmp -s "$tmp/serial.csv" "$tmp/killed.csv" || { diff "$tmp/serial.csv" "$tmp/killed.csv" | head -5; cat "$tmp/err"; fail "CSV after losing a worker differs from Serial"; }
