@@ -31,6 +31,6 @@ run command-2 "$sweep" --backend MultiProcessing -n 2 \
 "$pmd" --bind 'tcp://127.0.0.1:*' --ready-file "$tmp/ready" --log-level warn 2>"$tmp/pmd.log" & pmd_pid=$!
 for _ in $(seq 200); do [[ -s $tmp/ready ]] && break; sleep 0.05; done
 [[ -s $tmp/ready ]] || fail "pmd did not start"
-run pmd-processes-4 "$sweep" --connect "$(head -1 "$tmp/ready")" -n 4 --model "$model" "${params[@]}"
+run pmd-processes-4 "$sweep" --endpoint "$(head -1 "$tmp/ready")" -n 4 --model "$model" "${params[@]}"
 kill -TERM "$pmd_pid"; wait "$pmd_pid" || fail "pmd did not exit 0"; pmd_pid=
 echo "test_ro_sweep: ok (14 runs, identical CSVs)"

@@ -59,7 +59,9 @@
 typedef struct {
     const char *backend;       /* keyword for pm_create_parallel_manager */
     int64_t nranks;            /* its number_of_subprocesses */
-    const char *endpoint;      /* --connect, or NULL */
+    const char *endpoint;      /* --endpoint: local ranks registered with that pmd, or NULL */
+    const char *cluster;       /* --connect: run the ranks on that pmd's workers, or NULL */
+    bool nranks_given;         /* -n was on the command line */
     const char *model_spec;    /* --model, or NULL */
     const char *command;       /* --command, or NULL */
     pm_params_t *params;       /* --param, in order */
@@ -120,7 +122,7 @@ static void
 s_usage (FILE *out)
 {
     fprintf (out,
-"Usage: pm-sweep [--backend B -n N | --connect EP] (--model LIB.so[:PREFIX] | --command TEMPLATE)\n"
+"Usage: pm-sweep [--backend B -n N | --connect EP -n N] (--model LIB.so[:PREFIX] | --command TEMPLATE)\n"
 "                --param 'NAME=EXPR' ... [--samples S --seed X] [--arg KEY=VALUE ...]\n"
 "                [--outputs A,B,...] [--timeout SECONDS] -o RESULTS.csv|RESULTS.h5\n"
 "                [--hdf5 RESULTS.h5] [--resume]\n"
@@ -136,8 +138,12 @@ s_usage (FILE *out)
 "                         are not in this build yet).  With ConcurrentFutures the ranks are\n"
 "                         threads: a plugin's build and execute must be thread-safe\n"
 "  -n, --np N             number of ranks (default: the number of online CPUs)\n"
-"      --connect EP       register the ranks with the standalone pmd at EP (e.g.\n"
-"                         tcp://head:5555) instead of an embedded coordinator\n"
+"      --connect EP       run the N ranks (-n, required) on the pm-workers of the pmd at EP\n"
+"                         (e.g. tcp://head:5555): pm-sweep hands itself to\n"
+"                         `pm-run -n N --connect EP`; rank 0 writes the results, so -o must\n"
+"                         be a path the workers share with this host\n"
+"      --endpoint EP      run the ranks here but join them through the pmd at EP instead\n"
+"                         of an embedded coordinator\n"
 "      --schedule KIND    static (numpy.array_split of the rows by rank) or dynamic (ranks\n"
 "                         pull chunks; survives lost ranks); default: libpm's (dynamic\n"
 "                         wherever there is a coordinator, static for Serial)\n"
@@ -322,11 +328,13 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
         OPT_SCHEDULE,
         OPT_RESUME,
         OPT_HDF5,
+        OPT_ENDPOINT,
     };
     static const struct option options[] = {
         {"backend", required_argument, NULL, 'b'},
         {"np", required_argument, NULL, 'n'},
         {"connect", required_argument, NULL, OPT_CONNECT},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
         {"schedule", required_argument, NULL, OPT_SCHEDULE},
         {"model", required_argument, NULL, OPT_MODEL},
         {"command", required_argument, NULL, OPT_COMMAND},
@@ -366,10 +374,16 @@ s_parse (s_config_t *cfg, int argc, char **argv, bool *done)
             if (!pm_parse_int64 (optarg, 1, 100000, &cfg->nranks))
                 return s_usage_error (cfg, "-n needs a number of ranks in [1, 100000], got '%s'",
                                       optarg);
+            cfg->nranks_given = true;
             break;
         case OPT_CONNECT:
             if (!*optarg)
                 return s_usage_error (cfg, "--connect needs an endpoint, e.g. tcp://head:5555");
+            cfg->cluster = optarg;
+            break;
+        case OPT_ENDPOINT:
+            if (!*optarg)
+                return s_usage_error (cfg, "--endpoint needs an endpoint, e.g. tcp://head:5555");
             cfg->endpoint = optarg;
             break;
         case OPT_SCHEDULE:
@@ -1473,6 +1487,69 @@ s_meant_to_be_root (void)
     return true;
 }
 
+/* pm-sweep --connect EP -n N: hand this very command line (less --connect)
+   to `pm-run -n N --connect EP`, which has pmd place the ranks on its
+   workers; they find their rank in the environment.  Returns only on error. */
+static int
+s_run_on_cluster (s_config_t *cfg, int argc, char **argv)
+{
+    if (!cfg->nranks_given) {
+        fprintf (stderr, "pm-sweep: --connect needs -n N, the number of ranks to place on the "
+                         "workers\n");
+        return S_EXIT_USAGE;
+    }
+    if (cfg->endpoint) {
+        fprintf (stderr, "pm-sweep: --connect and --endpoint exclude each other\n");
+        return S_EXIT_USAGE;
+    }
+    char self[4096], pm_run[4200];
+    ssize_t len = readlink ("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        fprintf (stderr, "pm-sweep: cannot find my own executable: %s\n", strerror (errno));
+        return S_EXIT_RUNTIME;
+    }
+    self[len] = '\0';
+    char dir[4096];
+    snprintf (dir, sizeof dir, "%s", self);
+    char *slash = strrchr (dir, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf (pm_run, sizeof pm_run, "%s/pm-run", dir);
+    bool beside = access (pm_run, X_OK) == 0;
+    char count[32];
+    snprintf (count, sizeof count, "%lld", (long long) cfg->nranks);
+    char **args = calloc ((size_t) argc + 8, sizeof *args);
+    if (!args)
+        return S_EXIT_RUNTIME;
+    int k = 0;
+    args[k++] = beside ? pm_run : "pm-run";
+    args[k++] = "-n";
+    args[k++] = count;
+    args[k++] = "--connect";
+    args[k++] = (char *) cfg->cluster;
+    args[k++] = "--";
+    args[k++] = self;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp (argv[i], "--connect") == 0) {
+            i++; /* and its value */
+            continue;
+        }
+        if (strncmp (argv[i], "--connect=", 10) == 0)
+            continue;
+        args[k++] = argv[i];
+    }
+    args[k] = NULL;
+    fflush (NULL);
+    if (beside)
+        execv (pm_run, args);
+    else
+        execvp ("pm-run", args);
+    fprintf (stderr, "pm-sweep: cannot run pm-run (%s): %s\n", beside ? pm_run : "pm-run on PATH",
+             strerror (errno));
+    free (args);
+    return S_EXIT_RUNTIME;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1484,6 +1561,12 @@ main (int argc, char **argv)
     bool done = false;
     int status = s_parse (&cfg, argc, argv, &done);
     if (status != S_EXIT_OK || done) {
+        s_config_free (&cfg);
+        return status;
+    }
+    /* --connect: every argument is checked; the ranks run on the workers. */
+    if (cfg.cluster && !getenv ("PM_RANK")) {
+        status = s_run_on_cluster (&cfg, argc, argv);
         s_config_free (&cfg);
         return status;
     }

@@ -39,6 +39,7 @@ expect_error 2 "linspace needs 3 arguments (start, stop, count)" \
 expect_error 2 "--param 'x=linspace(1,2)'" "${CMD[@]}" --param 'x=linspace(1,2)' -o "$OUT"
 expect_error 2 "geomspace needs start > 0" "${CMD[@]}" --param 'x=geomspace(0,2,3)' -o "$OUT"
 expect_error 2 "unknown kind 'linspcae'" "${CMD[@]}" --param 'x=linspcae(0,2,3)' -o "$OUT"
+expect_error 2 "--connect needs -n N" "${CMD[@]}" --connect tcp://127.0.0.1:9 --param 'x=list(1)' -o "$OUT"
 expect_error 2 "need --samples" "${CMD[@]}" --param 'x=uniform(0,1)' -o "$OUT"
 expect_error 2 "cannot mix grid kinds" "${CMD[@]}" --param 'x=uniform(0,1)' \
     --param 'y=list(1,2)' --samples 4 -o "$OUT"

@@ -92,14 +92,14 @@ run command-processes "$E" "$SWEEP" -n 3 "${COMMAND[@]}" "${PARAM[@]}"
 run command-processes-outputs "$E" "$SWEEP" -n 3 --outputs y,z "${COMMAND[@]}" "${PARAM[@]}"
 run command-pm-run "$E" "$PMRUN" -n 2 -- "$SWEEP" "${COMMAND[@]}" "${PARAM[@]}"
 
-# A standalone pmd: ranks forked here register with it (--connect).
+# A standalone pmd: ranks forked here register with it (--endpoint).
 "$PMD" --bind 'tcp://127.0.0.1:*' --ready-file "$WORK/pmd.ready" >"$WORK/pmd.log" 2>&1 &
 pmd_pid=$!
 for _ in $(seq 100); do [ -s "$WORK/pmd.ready" ] && break; sleep 0.1; done
 if [ -s "$WORK/pmd.ready" ]; then
     EP=$(head -1 "$WORK/pmd.ready")
-    run plugin-pmd "$E" "$SWEEP" --connect "$EP" -n 3 "${MODEL[@]}" "${PARAM[@]}"
-    run command-pmd "$E" "$SWEEP" --connect "$EP" -n 2 "${COMMAND[@]}" "${PARAM[@]}"
+    run plugin-pmd "$E" "$SWEEP" --endpoint "$EP" -n 3 "${MODEL[@]}" "${PARAM[@]}"
+    run command-pmd "$E" "$SWEEP" --endpoint "$EP" -n 2 "${COMMAND[@]}" "${PARAM[@]}"
 else
     fail "pmd did not start: $(cat "$WORK/pmd.log")"
 fi

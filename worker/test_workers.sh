@@ -52,6 +52,10 @@ ro=(--param 'feed_salinity=linspace(5,45,9)' --param 'recovery=linspace(0.3,0.7,
 timeout 60 "$pmrun" -n 4 --connect "$ep" -- "$sweep" --model "$ro_model" "${ro[@]}" \
   -o "$tmp/ro-workers.csv" >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "RO sweep over workers failed"; }
 cmp -s "$tmp/ro-serial.csv" "$tmp/ro-workers.csv" || fail "RO sweep over workers differs from Serial"
+# the same through pm-sweep --connect (it hands itself to pm-run --connect)
+timeout 60 "$sweep" --connect "$ep" -n 3 --model "$ro_model" "${ro[@]}" -o "$tmp/ro-connect.csv" \
+  >/dev/null 2>"$tmp/err" || { cat "$tmp/err"; fail "pm-sweep --connect failed"; }
+cmp -s "$tmp/ro-serial.csv" "$tmp/ro-connect.csv" || fail "pm-sweep --connect differs from Serial"
 params=(--param 'x=linspace(0,999,1000)')
 "$sweep" --backend Serial -n 1 --model "$plugin" "${params[@]}" -o "$tmp/serial.csv" 2>/dev/null \
   || fail "serial reference sweep failed"
