@@ -244,6 +244,29 @@ s_launch_reply (pm_workers_t *self, const uint8_t *route, size_t route_size, uin
     s_send (self, route, route_size, &reply, NULL, 0);
 }
 
+/* Tells worker w to start rank r of launch (argv and cwd frames shared). */
+static void
+s_start_rank (pm_workers_t *self, s_launch_t *launch, s_worker_t *w, int r, int flags,
+              zmq_msg_t *frames)
+{
+    w->used++;
+    launch->worker[r] = w->id;
+    launch->running++;
+    pm_msg_t start;
+    pm_msg_init (&start, PM_MSG_LAUNCH, 0);
+    pm_msg_set_str (&start, PM_KEY_GROUP, launch->group);
+    pm_msg_set (&start, PM_KEY_SIZE, launch->size);
+    pm_msg_set (&start, PM_KEY_RANK, r);
+    if (flags)
+        pm_msg_set (&start, PM_KEY_FLAGS, flags);
+    zmq_msg_t parts[2];
+    zmq_msg_init (&parts[0]);
+    zmq_msg_copy (&parts[0], &frames[0]);
+    zmq_msg_init (&parts[1]);
+    zmq_msg_copy (&parts[1], &frames[1]);
+    s_send (self, w->route, w->route_size, &start, parts, 2);
+}
+
 static void
 s_launch_request (pm_workers_t *self, const uint8_t *route, size_t route_size,
                   const pm_msg_t *msg, zmq_msg_t *frames, size_t nframes)
@@ -305,22 +328,7 @@ s_launch_request (pm_workers_t *self, const uint8_t *route, size_t route_size,
         char job_name[PM_GROUP_MAX + 1];
         snprintf (job_name, sizeof job_name, "%s", job);
         for (int r = 0; r < size; r++) {
-            s_worker_t *w = by_mpi_rank[r];
-            w->used++;
-            launch->worker[r] = w->id;
-            launch->running++;
-            pm_msg_t start;
-            pm_msg_init (&start, PM_MSG_LAUNCH, 0);
-            pm_msg_set_str (&start, PM_KEY_GROUP, launch->group);
-            pm_msg_set (&start, PM_KEY_SIZE, size);
-            pm_msg_set (&start, PM_KEY_RANK, r);
-            pm_msg_set (&start, PM_KEY_FLAGS, PM_LAUNCH_MPI);
-            zmq_msg_t parts[2];
-            zmq_msg_init (&parts[0]);
-            zmq_msg_copy (&parts[0], &frames[0]);
-            zmq_msg_init (&parts[1]);
-            zmq_msg_copy (&parts[1], &frames[1]);
-            s_send (self, w->route, w->route_size, &start, parts, 2);
+            s_start_rank (self, launch, by_mpi_rank[r], r, PM_LAUNCH_MPI, frames);
         }
         for (int r = 0; r < size; r++)
             by_mpi_rank[r]->mpi_job[0] = '\0'; /* used up */
@@ -350,21 +358,7 @@ s_launch_request (pm_workers_t *self, const uint8_t *route, size_t route_size,
     for (int r = 0; r < size; r++) {
         while (ring[cursor]->used >= ring[cursor]->slots)
             cursor = (cursor + 1) % nworkers;
-        s_worker_t *w = ring[cursor];
-        w->used++;
-        launch->worker[r] = w->id;
-        launch->running++;
-        pm_msg_t start;
-        pm_msg_init (&start, PM_MSG_LAUNCH, 0);
-        pm_msg_set_str (&start, PM_KEY_GROUP, launch->group);
-        pm_msg_set (&start, PM_KEY_SIZE, size);
-        pm_msg_set (&start, PM_KEY_RANK, r);
-        zmq_msg_t parts[2];
-        zmq_msg_init (&parts[0]);
-        zmq_msg_copy (&parts[0], &frames[0]);
-        zmq_msg_init (&parts[1]);
-        zmq_msg_copy (&parts[1], &frames[1]);
-        s_send (self, w->route, w->route_size, &start, parts, 2);
+        s_start_rank (self, launch, ring[cursor], r, 0, frames);
         cursor = (cursor + 1) % nworkers;
     }
     self->next_placement = cursor;
