@@ -287,6 +287,31 @@ s_register_mpi (pm_manager_t *pm, const pm_options_t *options)
     return pm;
 }
 
+/* A rank of an MPI launch: collectives on native MPI through the module. */
+static pm_manager_t *
+s_create_mpi (pm_manager_t *pm, int64_t mpi_size, const char *mpi_variable,
+              const pm_options_t *options)
+{
+    char text[512];
+    pm->mode = PM_MODE_PROCESS_RANK;
+    pm->backend = "MPI";
+    pm->schedule = PM_SCHEDULE_STATIC;
+    if (pm_mpi_attach (pm) != 0) {
+        char why[1400];
+        snprintf (why, sizeof why, "this program runs inside an MPI launch of %lld ranks "
+                                   "(%s), where MPI wins, but: %s",
+                  (long long) mpi_size, mpi_variable, pm->last_error);
+        return s_fail_create (pm, pm->last_code, why);
+    }
+    if (pm->size != mpi_size) {
+        snprintf (text, sizeof text,
+                  "%s says %lld ranks but MPI_COMM_WORLD has %d: not a real MPI launch?",
+                  mpi_variable, (long long) mpi_size, pm->size);
+        return s_fail_create (pm, PM_EINVAL, text);
+    }
+    return s_register_mpi (pm, options);
+}
+
 pm_manager_t *
 pm_create_parallel_manager (const char *parallel_back_end, int number_of_subprocesses,
                             const pm_options_t *options)
@@ -303,26 +328,8 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
     char text[512];
     const char *mpi_variable = NULL;
     int64_t mpi_size = s_mpi_launch_size (&mpi_variable);
-    if (mpi_size > 1) {
-        /* Inside an MPI launch MPI wins, whatever the keyword (as in the seed). */
-        pm->mode = PM_MODE_PROCESS_RANK;
-        pm->backend = "MPI";
-        pm->schedule = PM_SCHEDULE_STATIC;
-        if (pm_mpi_attach (pm) != 0) {
-            char why[1400];
-            snprintf (why, sizeof why, "this program runs inside an MPI launch of %lld ranks "
-                                       "(%s), where MPI wins, but: %s",
-                      (long long) mpi_size, mpi_variable, pm->last_error);
-            return s_fail_create (pm, pm->last_code, why);
-        }
-        if (pm->size != mpi_size) {
-            snprintf (text, sizeof text,
-                      "%s says %lld ranks but MPI_COMM_WORLD has %d: not a real MPI launch?",
-                      mpi_variable, (long long) mpi_size, pm->size);
-            return s_fail_create (pm, PM_EINVAL, text);
-        }
-        return s_register_mpi (pm, options);
-    }
+    if (mpi_size > 1) /* inside an MPI launch MPI wins, whatever the keyword (as in the seed) */
+        return s_create_mpi (pm, mpi_size, mpi_variable, options);
     const char *endpoint = options && options->endpoint && *options->endpoint
                                ? options->endpoint
                                : pm_env_str ("PM_ENDPOINT");
@@ -368,10 +375,14 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
         return s_create_threads (pm, endpoint);
     if (strcmp (keyword, "multiprocessing") == 0)
         return s_create_processes (pm, endpoint);
-    if (strcmp (keyword, "mpi") == 0)
+    if (strcmp (keyword, "mpi") == 0) {
+        /* Asked for by name: fine under mpirun, even with one process. */
+        if (mpi_size == 1)
+            return s_create_mpi (pm, mpi_size, mpi_variable, options);
         return s_fail_create (pm, PM_ENOTSUP,
                               "the MPI backend runs ranks started by an MPI launcher: "
                               "mpirun -np N ./program (or use MultiProcessing here)");
+    }
     if (strcmp (keyword, "rayio") == 0 || strcmp (keyword, "ray") == 0)
         return s_fail_create (pm, PM_ENOTSUP,
                               "the RayIo backend is not available in this build of libpm");

@@ -38,6 +38,10 @@ case $mode in
     if ((np > 1)); then
       grep -q "(MPI, $np ranks): PASS" "$tmp/out" || { cat "$tmp/out"; fail "not run on the MPI backend"; }
     fi
+    # asked for by name, MPI is used under mpirun, even with one process
+    timeout 100 mpirun -np "$np" "$3" MPI 4 >"$tmp/out" 2>&1 \
+      || { cat "$tmp/out"; fail "keyword MPI under mpirun -np $np"; }
+    grep -q "(MPI, $np ranks): PASS" "$tmp/out" || { cat "$tmp/out"; fail "keyword MPI: not on the MPI backend"; }
     ;;
   no-module)
     PM_MPI_MODULE=$tmp/missing.so timeout 60 mpirun -np "$np" "$3" MultiProcessing 4 >"$tmp/out" 2>&1

@@ -1069,7 +1069,7 @@ int main (int argc, char **argv)
     /* Under mpirun (more than one MPI process) MPI wins, whatever the keyword. */
     const char *mpi_size = getenv ("OMPI_COMM_WORLD_SIZE");
     const char *mpi_rank = getenv ("OMPI_COMM_WORLD_RANK");
-    if (mpi_size && atoi (mpi_size) > 1 && mpi_rank) {
+    if (mpi_size && mpi_rank && (atoi (mpi_size) > 1 || strcasecmp (cfg.keyword, "MPI") == 0)) {
         launched = true;
         cfg.expect_size = atoi (mpi_size);
         cfg.expect_rank = atoi (mpi_rank);
