@@ -61,6 +61,7 @@ struct pm_coord {
     int64_t next_cron_ms;
     pm_coord_stats_t stats;
     zlistx_t *exiting;           /* s_exit_t: sessions whose process exited */
+    size_t ranks_in_groups;      /* sum of the sizes of the groups (for max_ranks) */
     pm_workers_t *workers;       /* pm-worker daemons and remote launches */
     uint64_t dropped_unlogged;   /* malformed frames since the last log line */
     int64_t dropped_logged_ms;
@@ -77,6 +78,8 @@ pm_coord_config_defaults (pm_coord_config_t *config, char *err, size_t err_size)
 {
     memset (config, 0, sizeof *config);
     config->max_frame = (int64_t) 1 << 30;
+    config->max_groups = 10000;
+    config->max_ranks = 1000000;
     if (pm_env_int64 ("PM_HEARTBEAT_TIMEOUT_MS", 20, 36000000, 3000,
                       &config->heartbeat_timeout_ms, err, err_size)
             < 0
@@ -244,6 +247,7 @@ s_group_forget (pm_coord_t *self, pm_group_t *group)
             s_watch_destroy (self, &watch);
     }
     pm_debug ("PM2003", "group '%s' removed", pm_group_name (group));
+    self->ranks_in_groups -= (size_t) pm_group_size (group);
     zhashx_delete (self->groups, pm_group_name (group));
     pm_group_destroy (&group);
 }
@@ -268,12 +272,24 @@ s_group_get (pm_coord_t *self, const char *name, int size, char *err, size_t err
         return NULL;
     }
     if (!group) {
+        /* Bounded: a flood of HELLOs for new groups cannot exhaust memory. */
+        size_t ranks_after = self->ranks_in_groups + (size_t) size;
+        if (zhashx_size (self->groups) >= (size_t) self->config.max_groups
+            || ranks_after > (size_t) self->config.max_ranks) {
+            snprintf (err, err_size,
+                      "the coordinator is full: %zu groups (limit %lld), %zu ranks in groups "
+                      "(limit %lld)",
+                      zhashx_size (self->groups), (long long) self->config.max_groups,
+                      self->ranks_in_groups, (long long) self->config.max_ranks);
+            return NULL;
+        }
         group = pm_group_new (name, size, s_now ());
         if (!group) {
             snprintf (err, err_size, "coordinator out of memory");
             return NULL;
         }
         zhashx_insert (self->groups, name, group);
+        self->ranks_in_groups += (size_t) size;
         pm_info ("PM2004", "group '%s' created with %d ranks", name, size);
     }
     return group;

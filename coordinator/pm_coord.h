@@ -21,6 +21,8 @@ typedef struct {
     int64_t heartbeat_timeout_ms; /* silence after which a rank is dead (default 3000) */
     int64_t join_timeout_ms;      /* an incomplete group fails after this (default 60000) */
     int64_t max_frame;            /* largest frame accepted, bytes (default 1 GiB) */
+    int64_t max_groups;           /* groups at once (default 10000) */
+    int64_t max_ranks;            /* ranks over all groups at once (default 1000000) */
 } pm_coord_config_t;
 
 typedef struct pm_coord pm_coord_t;

@@ -31,6 +31,8 @@ s_usage (FILE *out)
              "      --heartbeat-timeout MS  silence after which a rank is dead (default 3000)\n"
              "      --join-timeout MS       an incomplete group fails after this (default 60000)\n"
              "      --max-frame BYTES       largest frame accepted (default 1073741824)\n"
+             "      --max-groups N          groups at once (default 10000)\n"
+             "      --max-ranks N           ranks over all groups at once (default 1000000)\n"
              "      --ready-file PATH       write the bound endpoints there once listening\n"
              "  -h, --help                  this text\n"
              "  -V, --version               print the version\n\n"
@@ -90,7 +92,8 @@ main (int argc, char **argv)
         return 2;
     }
     const char *ready_file = NULL;
-    enum { OPT_HB_IVL = 256, OPT_HB_TIMEOUT, OPT_JOIN_TIMEOUT, OPT_MAX_FRAME, OPT_READY };
+    enum { OPT_HB_IVL = 256, OPT_HB_TIMEOUT, OPT_JOIN_TIMEOUT, OPT_MAX_FRAME, OPT_READY,
+           OPT_MAX_GROUPS, OPT_MAX_RANKS };
     static const struct option options[] = {
         {"bind", required_argument, NULL, 'b'},
         {"log-level", required_argument, NULL, 'l'},
@@ -99,6 +102,8 @@ main (int argc, char **argv)
         {"join-timeout", required_argument, NULL, OPT_JOIN_TIMEOUT},
         {"max-frame", required_argument, NULL, OPT_MAX_FRAME},
         {"ready-file", required_argument, NULL, OPT_READY},
+        {"max-groups", required_argument, NULL, OPT_MAX_GROUPS},
+        {"max-ranks", required_argument, NULL, OPT_MAX_RANKS},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -143,6 +148,14 @@ main (int argc, char **argv)
                 return 2;
             break;
         case OPT_READY: ready_file = optarg; break;
+        case OPT_MAX_GROUPS:
+            if (!s_parse_ms ("--max-groups", optarg, 1, 100000000, &config.max_groups))
+                return 2;
+            break;
+        case OPT_MAX_RANKS:
+            if (!s_parse_ms ("--max-ranks", optarg, 1, 1000000000, &config.max_ranks))
+                return 2;
+            break;
         case 'h': s_usage (stdout); return 0;
         case 'V': printf ("pmd %d.%d.%d (protocol 1)\n", PM_VERSION_MAJOR, PM_VERSION_MINOR, PM_VERSION_PATCH); return 0;
         default: s_usage (stderr); return 2;
