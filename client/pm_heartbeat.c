@@ -12,6 +12,7 @@
 
 #include "pm.h"
 #include "pm_clock.h"
+#include "pm_env.h"
 #include "pm_log.h"
 #include "pm_msg.h"
 
@@ -39,6 +40,11 @@ s_declare_lost (pm_heartbeat_t *self, const char *why)
     if (write (self->lost_fd, &one, sizeof one) < 0)
         pm_debug ("PM3201", "eventfd write failed");
     pm_warn ("PM3202", "coordinator at %s lost: %s", self->endpoint, why);
+    /* Ranks hosted for someone else (Ray actors) must not outlive their run. */
+    if (pm_env_str ("PM_EXIT_ON_LOST")) {
+        pm_warn ("PM3204", "PM_EXIT_ON_LOST is set: exiting");
+        _exit (70);
+    }
 }
 
 static void *

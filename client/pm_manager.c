@@ -16,6 +16,7 @@
 #include "pm_log.h"
 #include "pm_zsys.h"
 #include "pm_manager_internal.h"
+#include "pm_ray.h"
 
 /* After a failed run, how long forked ranks may take to exit on their own. */
 #define PM_ABORT_GRACE_MS 10000
@@ -383,9 +384,17 @@ pm_create_parallel_manager (const char *parallel_back_end, int number_of_subproc
                               "the MPI backend runs ranks started by an MPI launcher: "
                               "mpirun -np N ./program (or use MultiProcessing here)");
     }
-    if (strcmp (keyword, "rayio") == 0 || strcmp (keyword, "ray") == 0)
-        return s_fail_create (pm, PM_ENOTSUP,
-                              "the RayIo backend is not available in this build of libpm");
+    if (strcmp (keyword, "rayio") == 0 || strcmp (keyword, "ray") == 0) {
+        pm->mode = PM_MODE_PROCESS_RANK;
+        pm->backend = "RayIo";
+        pm->rank = 0;
+        char ray_endpoint[512];
+        if (pm_ray_launch (pm, endpoint, ray_endpoint, sizeof ray_endpoint) != 0
+            || s_connect (pm, ray_endpoint, pm->coordinator != NULL) != 0)
+            return s_fail_create (pm, pm->last_code, pm->last_error);
+        snprintf (pm->endpoint, sizeof pm->endpoint, "%s", ray_endpoint);
+        return pm;
+    }
     if (strcmp (keyword, "serial") != 0)
         pm_warn ("PM3003",
                  "unknown parallel back end '%s': running serially; valid keywords are "

@@ -1,0 +1,196 @@
+/*  pm_ray.c — RayIo: the ranks of this program as processes hosted by Ray
+    actors on a Ray cluster.  Rank 0 is the caller, with the coordinator
+    embedded on a tcp endpoint the cluster can reach (or the pmd named by
+    PM_ENDPOINT); the Python launcher (ray/pm_ray_launcher.py, installed
+    next to libpm.so) asks Ray for one actor per other rank, and each actor
+    runs this same program with the rank environment, as pm-run does.      */
+#include <dlfcn.h>
+#include <errno.h>
+#include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pm_coord_actor.h"
+#include "pm_env.h"
+#include "pm_log.h"
+#include "pm_manager_internal.h"
+#include "pm_ray.h"
+
+extern char **environ;
+
+/* Runs argv to completion; its exit status, or -1 if it could not start. */
+static int
+s_run (char *const argv[])
+{
+    pid_t pid;
+    if (posix_spawnp (&pid, argv[0], NULL, NULL, argv, environ) != 0)
+        return -1;
+    int status = 0;
+    while (waitpid (pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    return WIFEXITED (status) ? WEXITSTATUS (status) : -1;
+}
+
+/* This program's own command line, from /proc/self/cmdline (NULL-terminated). */
+static char **
+s_own_argv (void)
+{
+    FILE *f = fopen ("/proc/self/cmdline", "r");
+    if (!f)
+        return NULL;
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    int c;
+    while ((c = fgetc (f)) != EOF) {
+        if (len + 2 > cap) {
+            cap = cap ? cap * 2 : 1024;
+            char *grown = realloc (buf, cap);
+            if (!grown) {
+                free (buf);
+                fclose (f);
+                return NULL;
+            }
+            buf = grown;
+        }
+        buf[len++] = (char) c;
+    }
+    fclose (f);
+    if (!buf)
+        return NULL;
+    buf[len] = '\0';
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        n += buf[i] == '\0';
+    char **argv = calloc (n + 2, sizeof *argv);
+    size_t k = 0;
+    for (size_t i = 0; argv && i < len && k < n; k++) {
+        argv[k] = strdup (buf + i);
+        i += strlen (buf + i) + 1;
+    }
+    free (buf);
+    return argv;
+}
+
+static void
+s_free_argv (char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free (argv[i]);
+    free (argv);
+}
+
+int
+pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, size_t size)
+{
+    const char *python = pm_env_str ("PM_PYTHON");
+    if (!python)
+        python = "python3";
+    /* Is Ray there at all?  A fast check, before anything starts. */
+    char *check[] = {(char *) python, "-c",
+                     "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('ray') else 3)",
+                     NULL};
+    int found = s_run (check);
+    if (found != 0)
+        return pm_fail (pm, PM_ENOTSUP,
+                        found < 0 ? "RayIo needs Python with the ray package: cannot run %s "
+                                    "(set PM_PYTHON)"
+                                  : "RayIo needs the ray Python package for %s: pip install ray "
+                                    "(or set PM_PYTHON to a Python that has it)",
+                        python);
+    char launcher[4096];
+    const char *configured = pm_env_str ("PM_RAY_LAUNCHER");
+    if (configured)
+        snprintf (launcher, sizeof launcher, "%s", configured);
+    else {
+        Dl_info info;
+        char self[4096] = ".";
+        if (dladdr ((void *) pm_create_parallel_manager, &info) && info.dli_fname)
+            snprintf (self, sizeof self, "%s", info.dli_fname);
+        snprintf (launcher, sizeof launcher, "%s/pm_ray_launcher.py", dirname (self));
+    }
+    if (access (launcher, R_OK) != 0)
+        return pm_fail (pm, PM_ENOTSUP, "RayIo: the launcher %s is missing (set PM_RAY_LAUNCHER)",
+                        launcher);
+
+    /* Ranks on other nodes connect back: the coordinator listens on tcp. */
+    if (!endpoint) {
+        const char *host = pm_env_str ("PM_RAY_HOST");
+        char bind[300];
+        snprintf (bind, sizeof bind, "tcp://%s:*", host ? host : "127.0.0.1");
+        pm_coord_config_t config;
+        char err[512];
+        if (pm_coord_config_defaults (&config, err, sizeof err) != 0)
+            return pm_fail (pm, PM_EINVAL, "%s", err);
+        config.bind[0] = bind;
+        config.nbind = 1;
+        pm->coordinator = pm_coord_actor_new (&config, first_endpoint, size, err, sizeof err);
+        if (!pm->coordinator)
+            return pm_fail (pm, PM_ECONNECT, "%s", err);
+    } else
+        snprintf (first_endpoint, size, "%s", endpoint);
+
+    char **own = s_own_argv ();
+    char exe[4096];
+    ssize_t len = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    char cwd[4096];
+    if (!own || !own[0] || len <= 0 || !getcwd (cwd, sizeof cwd)) {
+        s_free_argv (own);
+        return pm_fail (pm, PM_ESYS, "RayIo: cannot read this program's command line");
+    }
+    exe[len] = '\0';
+    size_t nown = 0;
+    while (own[nown])
+        nown++;
+    char ranks[64], size_text[32];
+    snprintf (ranks, sizeof ranks, "1..%d", pm->size - 1);
+    snprintf (size_text, sizeof size_text, "%d", pm->size);
+    char **argv = calloc (nown + 20, sizeof *argv);
+    if (!argv) {
+        s_free_argv (own);
+        return pm_fail (pm, PM_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    argv[k++] = (char *) python;
+    argv[k++] = launcher;
+    argv[k++] = "--ranks";
+    argv[k++] = ranks;
+    argv[k++] = "--size";
+    argv[k++] = size_text;
+    argv[k++] = "--endpoint";
+    argv[k++] = first_endpoint;
+    argv[k++] = "--group";
+    argv[k++] = pm->group;
+    argv[k++] = "--cwd";
+    argv[k++] = cwd;
+    argv[k++] = "--";
+    argv[k++] = exe;
+    for (size_t i = 1; i < nown; i++)
+        argv[k++] = own[i];
+    argv[k] = NULL;
+    /* posix_spawn is fork+exec in one step: no ZeroMQ context crosses it. */
+    pid_t pid;
+    int rc = posix_spawnp (&pid, python, NULL, NULL, argv, environ);
+    free (argv);
+    s_free_argv (own);
+    if (rc != 0)
+        return pm_fail (pm, PM_ESYS, "RayIo: cannot start %s: %s", launcher, strerror (rc));
+    pm->children = calloc (1, sizeof *pm->children);
+    pm->child_fds = calloc (1, sizeof *pm->child_fds);
+    if (pm->children && pm->child_fds) {
+        pm->children[0] = pid;
+        pm->child_fds[0] = (int) syscall (SYS_pidfd_open, pid, 0);
+        pm->nchildren = 1;
+    }
+    /* If the launcher ends before the ranks have joined (no Ray cluster,
+       no resources), the group fails instead of waiting for them.       */
+    if (pm->coordinator)
+        pm_coord_actor_watch (pm->coordinator, pm->group, pm->size, 1, (int) pid);
+    pm_info ("PM3501", "RayIo: launcher %d starts ranks %s through Ray", (int) pid, ranks);
+    return 0;
+}
