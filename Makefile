@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 NOMPI_BUILD ?= build-nompi
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan build-nompi demo test bench bench-full clean
+.PHONY: all deps build build-asan build-nompi demo test test-ray bench bench-full clean
 
 all: build
 
@@ -39,6 +39,13 @@ demo: build
 test: build build-asan build-nompi
 	bash scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
 	PM_TEST_LABELS='unit|serial|threads|mpi' bash scripts/run-tests.sh $(NOMPI_BUILD)
+
+# RayIo against a real local Ray head: installs Ray into .venv first.
+test-ray: deps
+	bash scripts/install-ray.sh
+	cmake -S . -B $(BUILD) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	PM_TEST_LABELS=ray PM_TEST_EXCLUDE= bash scripts/run-tests.sh $(BUILD)
 
 bench: build
 	./$(BUILD)/bin/pm-bench-latency

@@ -12,9 +12,10 @@ status=0
 for dir in "$@"; do
   echo "== ctest in $dir"
   tmp=$(mktemp -d)
-  # PM_TEST_LABELS: a ctest label regex to run only part of the suite.
+  # PM_TEST_LABELS: a ctest label regex to run only part of the suite;
+  # PM_TEST_EXCLUDE: labels left out (default: ray, run by `make test-ray`).
   if ! TMPDIR=$tmp ctest --test-dir "$dir" --output-on-failure -j 2 --timeout 120 \
-       ${PM_TEST_LABELS:+-L "$PM_TEST_LABELS"}; then
+       ${PM_TEST_LABELS:+-L "$PM_TEST_LABELS"} -LE "${PM_TEST_EXCLUDE-ray}"; then
     status=1
   fi
   rm -rf "$tmp"

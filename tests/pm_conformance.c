@@ -1091,6 +1091,10 @@ int main (int argc, char **argv)
             cfg.threads = true;
         } else if (strcasecmp (cfg.keyword, "MultiProcessing") == 0) {
             cfg.expect_backend = "MultiProcessing";
+        } else if (strcasecmp (cfg.keyword, "RayIo") == 0 || strcasecmp (cfg.keyword, "ray") == 0) {
+            /* the caller is rank 0; Ray actors start the others with PM_RANK */
+            cfg.expect_backend = "RayIo";
+            cfg.expect_rank = 0;
         } else {
             cfg.expect_backend = "Serial";
             cfg.expect_size = 1;
