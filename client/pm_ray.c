@@ -85,38 +85,91 @@ s_free_argv (char **argv)
     free (argv);
 }
 
-int
-pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, size_t size)
+const char *
+pm_ray_python (void)
 {
     const char *python = pm_env_str ("PM_PYTHON");
-    if (!python)
-        python = "python3";
+    return python ? python : "python3";
+}
+
+int
+pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size)
+{
+    const char *python = pm_ray_python ();
     /* Is Ray there at all?  A fast check, before anything starts. */
     char *check[] = {(char *) python, "-c",
                      "import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('ray') else 3)",
                      NULL};
     int found = s_run (check);
-    if (found != 0)
-        return pm_fail (pm, PM_ENOTSUP,
-                        found < 0 ? "RayIo needs Python with the ray package: cannot run %s "
-                                    "(set PM_PYTHON)"
-                                  : "RayIo needs the ray Python package for %s: pip install ray "
-                                    "(or set PM_PYTHON to a Python that has it)",
-                        python);
-    char launcher[4096];
+    if (found != 0) {
+        snprintf (err, err_size,
+                  found < 0 ? "RayIo needs Python with the ray package: cannot run %s (set "
+                              "PM_PYTHON)"
+                            : "RayIo needs the ray Python package for %s: pip install ray (or set "
+                              "PM_PYTHON to a Python that has it)",
+                  python);
+        return PM_ENOTSUP;
+    }
     const char *configured = pm_env_str ("PM_RAY_LAUNCHER");
     if (configured)
-        snprintf (launcher, sizeof launcher, "%s", configured);
+        snprintf (launcher, launcher_size, "%s", configured);
     else {
         Dl_info info;
         char self[4096] = ".";
         if (dladdr ((void *) pm_create_parallel_manager, &info) && info.dli_fname)
             snprintf (self, sizeof self, "%s", info.dli_fname);
-        snprintf (launcher, sizeof launcher, "%s/pm_ray_launcher.py", dirname (self));
+        snprintf (launcher, launcher_size, "%s/pm_ray_launcher.py", dirname (self));
     }
-    if (access (launcher, R_OK) != 0)
-        return pm_fail (pm, PM_ENOTSUP, "RayIo: the launcher %s is missing (set PM_RAY_LAUNCHER)",
-                        launcher);
+    if (access (launcher, R_OK) != 0) {
+        snprintf (err, err_size, "RayIo: the launcher %s is missing (set PM_RAY_LAUNCHER)",
+                  launcher);
+        return PM_ENOTSUP;
+    }
+    return 0;
+}
+
+int
+pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
+              const char *group, const char *cwd, char *const program[], pid_t *pid)
+{
+    size_t nprog = 0;
+    while (program[nprog])
+        nprog++;
+    char size_text[32];
+    snprintf (size_text, sizeof size_text, "%d", size);
+    char **argv = calloc (nprog + 16, sizeof *argv);
+    if (!argv)
+        return ENOMEM;
+    size_t k = 0;
+    argv[k++] = (char *) pm_ray_python ();
+    argv[k++] = (char *) launcher;
+    argv[k++] = "--ranks";
+    argv[k++] = (char *) ranks;
+    argv[k++] = "--size";
+    argv[k++] = size_text;
+    argv[k++] = "--endpoint";
+    argv[k++] = (char *) endpoint;
+    argv[k++] = "--group";
+    argv[k++] = (char *) group;
+    argv[k++] = "--cwd";
+    argv[k++] = (char *) cwd;
+    argv[k++] = "--";
+    for (size_t i = 0; i < nprog; i++)
+        argv[k++] = program[i];
+    argv[k] = NULL;
+    /* posix_spawn is fork+exec in one step: no ZeroMQ context crosses it. */
+    int rc = posix_spawnp (pid, argv[0], NULL, NULL, argv, environ);
+    free (argv);
+    return rc;
+}
+
+int
+pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, size_t size)
+{
+    char launcher[4096], err[512];
+    int checked = pm_ray_check (launcher, sizeof launcher, err, sizeof err);
+    if (checked != 0)
+        return pm_fail (pm, checked, "%s", err);
 
     /* Ranks on other nodes connect back: the coordinator listens on tcp. */
     if (!endpoint) {
@@ -124,7 +177,6 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
         char bind[300];
         snprintf (bind, sizeof bind, "tcp://%s:*", host ? host : "127.0.0.1");
         pm_coord_config_t config;
-        char err[512];
         if (pm_coord_config_defaults (&config, err, sizeof err) != 0)
             return pm_fail (pm, PM_EINVAL, "%s", err);
         config.bind[0] = bind;
@@ -144,39 +196,15 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
         return pm_fail (pm, PM_ESYS, "RayIo: cannot read this program's command line");
     }
     exe[len] = '\0';
-    size_t nown = 0;
-    while (own[nown])
-        nown++;
-    char ranks[64], size_text[32];
+    /* The ranks run this very program: its path, then its own arguments. */
+    free (own[0]);
+    own[0] = strdup (exe);
+    char ranks[64];
     snprintf (ranks, sizeof ranks, "1..%d", pm->size - 1);
-    snprintf (size_text, sizeof size_text, "%d", pm->size);
-    char **argv = calloc (nown + 20, sizeof *argv);
-    if (!argv) {
-        s_free_argv (own);
-        return pm_fail (pm, PM_ENOMEM, "out of memory");
-    }
-    size_t k = 0;
-    argv[k++] = (char *) python;
-    argv[k++] = launcher;
-    argv[k++] = "--ranks";
-    argv[k++] = ranks;
-    argv[k++] = "--size";
-    argv[k++] = size_text;
-    argv[k++] = "--endpoint";
-    argv[k++] = first_endpoint;
-    argv[k++] = "--group";
-    argv[k++] = pm->group;
-    argv[k++] = "--cwd";
-    argv[k++] = cwd;
-    argv[k++] = "--";
-    argv[k++] = exe;
-    for (size_t i = 1; i < nown; i++)
-        argv[k++] = own[i];
-    argv[k] = NULL;
-    /* posix_spawn is fork+exec in one step: no ZeroMQ context crosses it. */
     pid_t pid;
-    int rc = posix_spawnp (&pid, python, NULL, NULL, argv, environ);
-    free (argv);
+    int rc = own[0] ? pm_ray_spawn (launcher, ranks, pm->size, first_endpoint, pm->group, cwd,
+                                    own, &pid)
+                    : ENOMEM;
     s_free_argv (own);
     if (rc != 0)
         return pm_fail (pm, PM_ESYS, "RayIo: cannot start %s: %s", launcher, strerror (rc));

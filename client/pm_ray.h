@@ -2,9 +2,20 @@
 #ifndef PM_RAY_H_INCLUDED
 #define PM_RAY_H_INCLUDED
 #include <stddef.h>
+#include <sys/types.h>
 #include "pm_manager_internal.h"
 /* Checks Ray is installed, embeds the coordinator on tcp (unless endpoint
    names a pmd), and starts the launcher for ranks 1..size-1.  The endpoint
    the ranks use is copied to first_endpoint.  0 or a PM_E* code.      */
 int pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, size_t size);
+
+/* The pieces, for pm-run --backend ray as well: */
+/* The Python that runs the launcher ($PM_PYTHON, else python3). */
+const char *pm_ray_python (void);
+/* Ray importable and the launcher found (its path into launcher)?  0, or
+   PM_ENOTSUP with err saying what to install.                         */
+int pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size);
+/* Starts the launcher for ranks ("A..B") of a group of size; 0 or errno. */
+int pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
+                  const char *group, const char *cwd, char *const program[], pid_t *pid);
 #endif

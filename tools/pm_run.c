@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -20,6 +21,7 @@
 #include "pm_env.h"
 #include "pm_log.h"
 #include "pm_msg.h"
+#include "pm_ray.h"
 #include "pm_zsys.h"
 #include <czmq.h>
 
@@ -37,6 +39,10 @@ s_usage (FILE *out)
              "                            (default: $PM_ENDPOINT, else an embedded coordinator)\n"
              "  -c, --connect EP          ask the pmd at EP to place the ranks on the slots of\n"
              "                            its pm-workers; their output is streamed back here\n"
+             "  -b, --backend local|ray   ray: start the ranks as processes of Ray actors on the\n"
+             "                            cluster at $RAY_ADDRESS (coordinator embedded here on\n"
+             "                            tcp at $PM_RAY_HOST, default 127.0.0.1; $PM_PYTHON\n"
+             "                            names the Python that has ray)\n"
              "  -g, --group NAME          group name (default: unique per run)\n"
              "      --abort-timeout MS    after a rank fails, how long the others may take to\n"
              "                            finish before they are terminated (default 10000)\n"
@@ -277,6 +283,84 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
     return first_failure;
 }
 
+/* pm-run --backend ray: every rank is a process of a Ray actor; the
+   coordinator stays here (or is the pmd at endpoint).  pm-run's status is
+   the launcher's: the first failing rank's.                            */
+static int
+s_run_on_ray (const char *endpoint, const char *group, int n, char **program)
+{
+    char launcher[4096], err[512];
+    if (pm_ray_check (launcher, sizeof launcher, err, sizeof err) != 0) {
+        fprintf (stderr, "pm-run: %s\n", err);
+        return 1;
+    }
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGCHLD);
+    sigprocmask (SIG_BLOCK, &signals, NULL);
+    int signal_fd = signalfd (-1, &signals, SFD_CLOEXEC);
+    zactor_t *coordinator = NULL;
+    char own_endpoint[512];
+    if (!endpoint) {
+        const char *host = pm_env_str ("PM_RAY_HOST");
+        char bind[300];
+        snprintf (bind, sizeof bind, "tcp://%s:*", host ? host : "127.0.0.1");
+        pm_coord_config_t config;
+        if (pm_coord_config_defaults (&config, err, sizeof err) != 0) {
+            fprintf (stderr, "pm-run: %s\n", err);
+            return 2;
+        }
+        config.bind[0] = bind;
+        config.nbind = 1;
+        coordinator = pm_coord_actor_new (&config, own_endpoint, sizeof own_endpoint, err,
+                                          sizeof err);
+        if (!coordinator) {
+            fprintf (stderr, "pm-run: %s\n", err);
+            return 1;
+        }
+        endpoint = own_endpoint;
+    }
+    char cwd[4096] = "/";
+    if (!getcwd (cwd, sizeof cwd))
+        snprintf (cwd, sizeof cwd, "/");
+    char ranks[64];
+    snprintf (ranks, sizeof ranks, "0..%d", n - 1);
+    /* The launcher runs with a clean signal mask (pm-run blocks its own). */
+    sigset_t old;
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, &old);
+    pid_t pid;
+    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, program, &pid);
+    sigprocmask (SIG_SETMASK, &old, NULL);
+    if (rc != 0) {
+        fprintf (stderr, "pm-run: cannot start the Ray launcher: %s\n", strerror (rc));
+        zactor_destroy (&coordinator);
+        return 1;
+    }
+    int status = 0, code = 1;
+    while (true) {
+        struct signalfd_siginfo info;
+        if (read (signal_fd, &info, sizeof info) != (ssize_t) sizeof info)
+            continue;
+        if (info.ssi_signo == SIGINT || info.ssi_signo == SIGTERM) {
+            kill (pid, SIGTERM); /* the launcher kills its actors and their ranks */
+            continue;
+        }
+        if (waitpid (pid, &status, WNOHANG) == pid) {
+            code = WIFEXITED (status) ? WEXITSTATUS (status) : 128 + WTERMSIG (status);
+            break;
+        }
+    }
+    zactor_destroy (&coordinator);
+    close (signal_fd);
+    if (code != 0)
+        fprintf (stderr, "pm-run: the ranks on Ray failed (exit status %d)\n", code);
+    return code;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -288,6 +372,7 @@ main (int argc, char **argv)
         {"np", required_argument, NULL, 'n'},
         {"endpoint", required_argument, NULL, 'e'},
         {"connect", required_argument, NULL, 'c'},
+        {"backend", required_argument, NULL, 'b'},
         {"group", required_argument, NULL, 'g'},
         {"abort-timeout", required_argument, NULL, OPT_ABORT},
         {"log-level", required_argument, NULL, 'l'},
@@ -297,7 +382,8 @@ main (int argc, char **argv)
     int opt;
     /* '+': stop at the program name, its options are its own. */
     const char *connect_to = NULL;
-    while ((opt = getopt_long (argc, argv, "+n:e:c:g:l:h", options, NULL)) != -1) {
+    bool on_ray = false;
+    while ((opt = getopt_long (argc, argv, "+n:e:c:b:g:l:h", options, NULL)) != -1) {
         switch (opt) {
         case 'n':
             if (!pm_parse_int64 (optarg, 1, 100000, &np)) {
@@ -308,6 +394,14 @@ main (int argc, char **argv)
             break;
         case 'e': endpoint = optarg; break;
         case 'c': connect_to = optarg; break;
+        case 'b':
+            if (strcasecmp (optarg, "ray") == 0 || strcasecmp (optarg, "rayio") == 0)
+                on_ray = true;
+            else if (strcasecmp (optarg, "local") != 0) {
+                fprintf (stderr, "pm-run: --backend is local or ray, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'g':
             if (strlen (optarg) == 0 || strlen (optarg) > PM_GROUP_MAX) {
                 fprintf (stderr, "pm-run: --group needs 1 to %d bytes\n", PM_GROUP_MAX);
@@ -356,6 +450,8 @@ main (int argc, char **argv)
 
     if (connect_to)
         return s_run_remote (connect_to, group, n, program, abort_timeout);
+    if (on_ray)
+        return s_run_on_ray (endpoint, group, n, program);
 
     /* Signals are read from a signalfd; children get a clean mask back. */
     sigset_t signals, empty;
