@@ -37,7 +37,8 @@ $L --ranks 1..2 -- /nonexistent/program 2>/dev/null; check "missing program -> 1
 for sig in TERM INT; do
     $L --ranks 1..2 -- $SLEEPER & pid=$!
     up 2
-    kill -$sig $pid; wait $pid; rc=$?
+    t0=$(date +%s%N); kill -$sig $pid; wait $pid; rc=$?
+    echo "  launcher exited $((($(date +%s%N) - t0) / 1000000)) ms after SIG$sig"
     [ $sig = TERM ] && want=143 || want=130
     check "SIGTERM/SIGINT launcher -> $want" $rc $want
     check "no rank left after SIG$sig (took $(gone 10) s)" "$(pgrep -fc "$RANKS")" 0
@@ -49,7 +50,10 @@ up 2
 kill -9 $parent
 t=$(gone 10)
 check "no rank left after the parent was killed (took $t s)" "$(pgrep -fc "$RANKS")" 0
-kill -0 "$(cat /tmp/$MARK.pid)" 2>/dev/null; check "launcher exited after its parent" $? 1
+alive() { ps -o stat= -p "$1" | grep -qv Z; }  # an orphan stays a zombie until init reaps it
+i=0; while alive "$(cat /tmp/$MARK.pid)" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+alive "$(cat /tmp/$MARK.pid)"
+check "launcher exited after its parent (took $((i / 10)).$((i % 10)) s more)" $? 1
 rm -f /tmp/$MARK.pid
 
 # the launcher itself is SIGKILLed: Ray kills the job's actors, PDEATHSIG kills the ranks
