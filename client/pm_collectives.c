@@ -12,9 +12,9 @@
 #include "pm_collectives_mpi.h"
 #include "pm_dtype.h"
 #include "pm_log.h"
+#include "pm_texts.h"
 #include "pm_manager_internal.h"
 
-#define GATHER_MISMATCH_TEXT "Gathering arrays to root cannot be done with mismatched sizes"
 
 /* 0 if pm can run collectives, else a PM_E* code. */
 static int
@@ -284,7 +284,7 @@ pm_gatherv (pm_manager_t *pm, const void *send, size_t count, pm_dtype_t t, void
         if (bad)
             return pm_fail (pm, PM_EINVAL, "gather: %s", bad);
         if (counts[0] != count)
-            return pm_fail (pm, PM_EINVAL, GATHER_MISMATCH_TEXT
+            return pm_fail (pm, PM_EINVAL, PM_GATHER_MISMATCH_TEXT
                             " (root expects %zu elements from rank 0, it sent %zu)",
                             counts[0], count);
         if (bytes)

@@ -7,8 +7,8 @@
 
 #include "pm_blobs.h"
 #include "pm_mpi.h"
+#include "pm_texts.h"
 
-#define GATHER_MISMATCH_TEXT "Gathering arrays to root cannot be done with mismatched sizes"
 
 static int
 s_mpi_failed (pm_manager_t *pm, int rc, const char *what)
@@ -143,10 +143,10 @@ pm_mpi_gatherv (pm_manager_t *pm, const void *send, size_t count, size_t dsize, 
     else
         rc = s_mpi_failed (pm, rc, "gatherv");
     if (rc == 0 && !all_ok)
-        rc = is_root ? pm_fail (pm, PM_EINVAL, GATHER_MISMATCH_TEXT
+        rc = is_root ? pm_fail (pm, PM_EINVAL, PM_GATHER_MISMATCH_TEXT
                                 " (root expects %zu elements from rank %d, it sent %zu)",
                                 counts[bad_rank], bad_rank, sizes[bad_rank])
-                     : pm_fail (pm, PM_EINVAL, GATHER_MISMATCH_TEXT);
+                     : pm_fail (pm, PM_EINVAL, PM_GATHER_MISMATCH_TEXT);
     if (rc == 0)
         rc = s_mpi_failed (pm, pm->mpi->gatherv (send, count * dsize, recv, bytes, root),
                            "gatherv");

@@ -173,10 +173,7 @@ s_create_processes (pm_manager_t *pm, const char *endpoint)
     if (!endpoint) {
         char nonce[17];
         s_random_hex (nonce, 8);
-        const char *tmp = pm_env_str ("TMPDIR");
-        if (!tmp || strlen (tmp) > 60)
-            tmp = "/tmp"; /* an ipc path must fit in sun_path (108 bytes) */
-        snprintf (ipc_path, sizeof ipc_path, "ipc://%s/pm-%d-%s.sock", tmp, (int) getpid (),
+        snprintf (ipc_path, sizeof ipc_path, "ipc://%s/pm-%d-%s.sock", pm_ipc_dir (), (int) getpid (),
                   nonce);
     }
     int rank = 0;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pm_env.h"
 
@@ -25,6 +26,13 @@ pm_env_str (const char *name)
 {
     const char *text = getenv (name);
     return text && *text ? text : NULL;
+}
+
+const char *
+pm_ipc_dir (void)
+{
+    const char *tmp = pm_env_str ("TMPDIR");
+    return tmp && strlen (tmp) <= 60 ? tmp : "/tmp";
 }
 
 int

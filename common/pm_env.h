@@ -12,5 +12,8 @@ int pm_env_int64 (const char *name, int64_t min, int64_t max, int64_t fallback, 
                   char *err, size_t err_size);
 /* $name if set and non-empty, else NULL. */
 const char *pm_env_str (const char *name);
+/* Directory for ipc socket files: $TMPDIR, or /tmp when unset or too long
+   (an ipc path must fit in sun_path, 108 bytes).                        */
+const char *pm_ipc_dir (void);
 
 #endif

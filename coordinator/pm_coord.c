@@ -298,7 +298,7 @@ s_group_get (pm_coord_t *self, const char *name, int size, char *err, size_t err
 /* ---- sessions ------------------------------------------------------------ */
 
 static void
-s_session_remove (pm_coord_t *self, pm_session_t *session, const char *why)
+s_session_remove (pm_coord_t *self, pm_session_t *session, const char *why, bool died)
 {
     pm_group_t *group = session->group;
     char id[24];
@@ -306,7 +306,7 @@ s_session_remove (pm_coord_t *self, pm_session_t *session, const char *why)
     zhashx_delete (self->sessions_by_id, id);
     zhashx_delete (self->sessions_by_route, session->route_key);
     s_watch_destroy (self, s_session_watch (session));
-    pm_group_leave (group, self->router_handle, session, why, s_now ());
+    pm_group_leave (group, self->router_handle, session, why, died, s_now ());
     free ((s_session_box_t *) session);
     s_group_maybe_forget (self, group);
 }
@@ -319,7 +319,7 @@ s_session_dead (pm_coord_t *self, pm_session_t *session, const char *how)
               pm_group_name (session->group), (long long) session->proc.pid,
               session->host[0] ? session->host : "?", how);
     pm_warn ("PM2005", "%s", text);
-    s_session_remove (self, session, text);
+    s_session_remove (self, session, text, true);
 }
 
 static void
@@ -599,7 +599,7 @@ s_handle_message (pm_coord_t *self, zmq_msg_t *frames, size_t nframes)
             snprintf (text, sizeof text, "rank %d of group '%s' left the group", session->rank,
                       pm_group_name (session->group));
             pm_info ("PM2009", "%s", text);
-            s_session_remove (self, session, text);
+            s_session_remove (self, session, text, false);
         }
         return;
     default:

@@ -9,9 +9,9 @@
 #include "pm.h"
 #include "pm_dtype.h"
 #include "pm_log.h"
+#include "pm_texts.h"
 #include "pm_sched.h"
 
-#define GATHER_MISMATCH_TEXT "Gathering arrays to root cannot be done with mismatched sizes"
 
 /* The collective in progress at the group's current step. */
 typedef struct {
@@ -201,16 +201,16 @@ s_send_status (void *router, pm_session_t *session, uint64_t seq, int code, cons
     pm_session_send (router, session, &reply, NULL, 0);
 }
 
-void
-pm_group_fail (pm_group_t *self, void *router, int code, const char *text)
+/* quiet: the failure is how a run ends (a member left between rounds). */
+static void
+s_fail (pm_group_t *self, void *router, int code, const char *text, bool quiet)
 {
     if (self->failed)
         return;
     self->failed = true;
     self->fail_code = code;
     snprintf (self->fail_text, sizeof self->fail_text, "%s", text);
-    /* A member leaving between rounds is how a run ends: not worth a warning. */
-    if (code == PM_EPEERLOST && self->round.arrived == 0 && strstr (text, "left the group"))
+    if (quiet)
         pm_debug ("PM2104", "group '%s' ended: %s", self->name, self->fail_text);
     else
         pm_warn ("PM2101", "group '%s' failed: %s", self->name, self->fail_text);
@@ -222,8 +222,14 @@ pm_group_fail (pm_group_t *self, void *router, int code, const char *text)
 }
 
 void
+pm_group_fail (pm_group_t *self, void *router, int code, const char *text)
+{
+    s_fail (self, router, code, text, false);
+}
+
+void
 pm_group_leave (pm_group_t *self, void *router, pm_session_t *session, const char *text,
-                int64_t now_ms)
+                bool died, int64_t now_ms)
 {
     int rank = session->rank;
     if (rank < 0 || rank >= self->size || self->members[rank] != session)
@@ -231,13 +237,14 @@ pm_group_leave (pm_group_t *self, void *router, pm_session_t *session, const cha
     self->members[rank] = NULL;
     self->live--;
     if (self->sched)
-        pm_sched_member_left (self->sched, router, rank, !strstr (text, "left the group"));
+        pm_sched_member_left (self->sched, router, rank, died);
     if (self->live == 0)
         self->emptied_ms = now_ms;
     /* A member that leaves can never contribute again, so a round can never
        complete for the others: the group fails.  After a clean run every
-       rank leaves once its last collective is done, so nobody is waiting. */
-    pm_group_fail (self, router, PM_EPEERLOST, text);
+       rank leaves once its last collective is done, so nobody is waiting:
+       then it is not worth a warning. */
+    s_fail (self, router, PM_EPEERLOST, text, !died && self->round.arrived == 0);
 }
 
 void
@@ -443,7 +450,7 @@ s_complete (pm_group_t *self, void *router)
     if (!round->error && round->kind == PM_COLL_GATHERV) {
         for (int r = 0; r < n; r++)
             if (round->counts[r] * dsize != zmq_msg_size (&round->data[r])) {
-                s_round_error (round, PM_EINVAL, GATHER_MISMATCH_TEXT
+                s_round_error (round, PM_EINVAL, PM_GATHER_MISMATCH_TEXT
                                " (root expects %llu elements from rank %d, it sent %zu)",
                                (unsigned long long) round->counts[r], r,
                                zmq_msg_size (&round->data[r]) / dsize);

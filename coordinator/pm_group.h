@@ -35,10 +35,10 @@ struct pm_sched *pm_group_sched (pm_group_t *self);
 
 /* Admit session as its rank; false if the rank is taken by a live member. */
 bool pm_group_join (pm_group_t *self, pm_session_t *session);
-/* The member leaves (BYE, death, heartbeat loss).  If the group had not
+/* The member leaves (BYE: died false; death, heartbeat loss: true).  If the group had not
    failed yet it fails now with PM_EPEERLOST and text.                   */
 void pm_group_leave (pm_group_t *self, void *router, pm_session_t *session, const char *text,
-                     int64_t now_ms);
+                     bool died, int64_t now_ms);
 /* Fail the group: every rank waiting in a round gets code + text now, any
    later contribution gets them at once.  Ignored if already failed.     */
 void pm_group_fail (pm_group_t *self, void *router, int code, const char *text);

@@ -470,11 +470,9 @@ main (int argc, char **argv)
     zactor_t *coordinator = NULL;
     char own_endpoint[512];
     if (!endpoint) {
-        const char *tmp = pm_env_str ("TMPDIR");
-        if (!tmp || strlen (tmp) > 60)
-            tmp = "/tmp";
         char bind[256];
-        snprintf (bind, sizeof bind, "ipc://%s/pm-run-%d-%s.sock", tmp, (int) getpid (), nonce);
+        snprintf (bind, sizeof bind, "ipc://%s/pm-run-%d-%s.sock", pm_ipc_dir (), (int) getpid (),
+                  nonce);
         pm_coord_config_t config;
         char err[512];
         if (pm_coord_config_defaults (&config, err, sizeof err) != 0) {
