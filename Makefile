@@ -4,20 +4,28 @@ ASAN_BUILD ?= build-asan
 NOMPI_BUILD ?= build-nompi
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps build build-asan build-nompi demo test test-ray bench bench-full clean
+.PHONY: all deps ray build build-asan build-nompi demo test test-ray bench bench-full clean
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
+	$(if $(RAY_TESTS),@bash scripts/install-ray.sh)
 
+# RAY_TESTS=-DPM_REQUIRE_RAY=ON (set by `make test`): deps installs Ray into
+# .venv too, and configuring fails when Ray is missing there instead of
+# leaving the Ray tests out.
 build: deps
-	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(RAY_TESTS) >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
 build-asan: deps
-	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON >/dev/null
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DPM_SANITIZE=ON $(RAY_TESTS) >/dev/null
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+# Ray (pinned) into the project-local .venv, for RayIo and its tests.
+ray:
+	bash scripts/install-ray.sh
 
 # The collectives demo, then a sweep of the reverse-osmosis example model
 # over feed salinity x recovery, on the embedded default (no daemon).
@@ -35,17 +43,17 @@ demo: build
 	@echo "demo: RO sweep written to $(BUILD)/ro-sweep.csv:" && head -4 $(BUILD)/ro-sweep.csv
 
 # Every test, on the optimised build and on the address+undefined sanitizer
-# build; the backends' quick tests on the build without MPI.
+# build (the Ray tests against a real local Ray head each time); the
+# backends' quick tests on the build without MPI.
+test: RAY_TESTS = -DPM_REQUIRE_RAY=ON
 test: build build-asan build-nompi
 	bash scripts/run-tests.sh $(BUILD) $(ASAN_BUILD)
 	PM_TEST_LABELS='unit|serial|threads|mpi' bash scripts/run-tests.sh $(NOMPI_BUILD)
 
-# RayIo against a real local Ray head: installs Ray into .venv first.
-test-ray: deps
-	bash scripts/install-ray.sh
-	cmake -S . -B $(BUILD) >/dev/null
-	cmake --build $(BUILD) -j $(JOBS)
-	PM_TEST_LABELS=ray PM_TEST_EXCLUDE= bash scripts/run-tests.sh $(BUILD)
+# Only the RayIo tests (a real local Ray head), on the optimised build.
+test-ray: RAY_TESTS = -DPM_REQUIRE_RAY=ON
+test-ray: build
+	PM_TEST_LABELS=ray bash scripts/run-tests.sh $(BUILD)
 
 bench: build
 	./$(BUILD)/bin/pm-bench-latency

@@ -84,17 +84,29 @@ s_wait_children (pm_manager_t *pm, int64_t deadline_ms)
     }
 }
 
+/* What child k is, for the log: a rank, or RayIo's launcher of all of them. */
+static void
+s_child_name (const pm_manager_t *pm, int k, char *name, size_t size)
+{
+    if (strcmp (pm->backend, "RayIo") == 0)
+        snprintf (name, size, "the Ray launcher");
+    else
+        snprintf (name, size, "rank %d", k + 1);
+}
+
 void
 pm_launch_reap (pm_manager_t *pm, int64_t grace_ms)
 {
+    char name[32];
     if (grace_ms >= 0 && pm->child_fds) {
         s_wait_children (pm, pm_clock_ms () + grace_ms);
         for (int k = 0; k < pm->nchildren; k++) {
             siginfo_t info = {0};
             if (waitid (P_PID, (id_t) pm->children[k], &info, WEXITED | WNOHANG | WNOWAIT) == 0
                 && info.si_pid == 0) {
-                pm_warn ("PM3303", "rank %d (pid %d) still runs after the run failed: killing it",
-                         k + 1, (int) pm->children[k]);
+                s_child_name (pm, k, name, sizeof name);
+                pm_warn ("PM3303", "%s (pid %d) still runs after the run failed: killing it",
+                         name, (int) pm->children[k]);
                 kill (pm->children[k], SIGKILL);
             }
         }
@@ -109,11 +121,12 @@ pm_launch_reap (pm_manager_t *pm, int64_t grace_ms)
             close (pm->child_fds[k]);
         if (pid < 0)
             continue;
+        s_child_name (pm, k, name, sizeof name);
         if (WIFSIGNALED (status))
-            pm_warn ("PM3301", "rank %d (pid %d) was killed by signal %d", k + 1,
-                     (int) pid, WTERMSIG (status));
+            pm_warn ("PM3301", "%s (pid %d) was killed by signal %d", name, (int) pid,
+                     WTERMSIG (status));
         else if (WIFEXITED (status) && WEXITSTATUS (status) != 0)
-            pm_warn ("PM3302", "rank %d (pid %d) exited with status %d", k + 1, (int) pid,
+            pm_warn ("PM3302", "%s (pid %d) exited with status %d", name, (int) pid,
                      WEXITSTATUS (status));
     }
     free (pm->children);

@@ -92,9 +92,69 @@ pm_ray_python (void)
     return python ? python : "python3";
 }
 
+const char *
+pm_ray_jobs_url (void)
+{
+    const char *url = pm_env_str ("PM_RAY_JOBS_URL");
+    if (url)
+        return url;
+    const char *address = pm_env_str ("RAY_ADDRESS");
+    if (address && (strncmp (address, "http://", 7) == 0 || strncmp (address, "https://", 8) == 0))
+        return address;
+    return NULL;
+}
+
+/* The directory libpm.so was loaded from: the launcher sits there, and
+   pm-ray-job in ../bin (as the build tree and an install lay them out). */
+static void
+s_libpm_dir (char *dir, size_t size)
+{
+    Dl_info info;
+    char self[4096] = "./libpm.so";
+    if (dladdr ((void *) pm_create_parallel_manager, &info) && info.dli_fname)
+        snprintf (self, sizeof self, "%s", info.dli_fname);
+    snprintf (dir, size, "%s", dirname (self));
+}
+
+/* pm-ray-job, which submits the launcher through the Jobs API. */
+static void
+s_submitter (char *path, size_t size)
+{
+    const char *configured = pm_env_str ("PM_RAY_JOB");
+    if (configured) {
+        snprintf (path, size, "%s", configured);
+        return;
+    }
+    char dir[4000];
+    s_libpm_dir (dir, sizeof dir);
+    snprintf (path, size, "%.4000s/../bin/pm-ray-job", dir);
+}
+
 int
 pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size)
 {
+    const char *configured = pm_env_str ("PM_RAY_LAUNCHER");
+    if (configured)
+        snprintf (launcher, launcher_size, "%s", configured);
+    else {
+        char dir[4000];
+        s_libpm_dir (dir, sizeof dir);
+        snprintf (launcher, launcher_size, "%.4000s/pm_ray_launcher.py", dir);
+    }
+    /* Through the Jobs API, Ray is needed on the cluster, not here; the
+       launcher's path must be valid there too (a shared file system).   */
+    if (pm_ray_jobs_url ()) {
+        char submitter[4096];
+        s_submitter (submitter, sizeof submitter);
+        if (access (submitter, X_OK) != 0) {
+            snprintf (err, err_size,
+                      "RayIo through the Jobs API (PM_RAY_JOBS_URL=%s) needs %s, built where "
+                      "libcurl is (apt-get install libcurl4-openssl-dev) (or set PM_RAY_JOB)",
+                      pm_ray_jobs_url (), submitter);
+            return PM_ENOTSUP;
+        }
+        return 0;
+    }
     const char *python = pm_ray_python ();
     /* Is Ray there at all?  A fast check, before anything starts. */
     char *check[] = {(char *) python, "-c",
@@ -109,16 +169,6 @@ pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size)
                               "PM_PYTHON to a Python that has it)",
                   python);
         return PM_ENOTSUP;
-    }
-    const char *configured = pm_env_str ("PM_RAY_LAUNCHER");
-    if (configured)
-        snprintf (launcher, launcher_size, "%s", configured);
-    else {
-        Dl_info info;
-        char self[4096] = ".";
-        if (dladdr ((void *) pm_create_parallel_manager, &info) && info.dli_fname)
-            snprintf (self, sizeof self, "%s", info.dli_fname);
-        snprintf (launcher, launcher_size, "%s/pm_ray_launcher.py", dirname (self));
     }
     if (access (launcher, R_OK) != 0) {
         snprintf (err, err_size, "RayIo: the launcher %s is missing (set PM_RAY_LAUNCHER)",
@@ -137,10 +187,17 @@ pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *end
         nprog++;
     char size_text[32];
     snprintf (size_text, sizeof size_text, "%d", size);
-    char **argv = calloc (nprog + 16, sizeof *argv);
+    char **argv = calloc (nprog + 20, sizeof *argv);
     if (!argv)
         return ENOMEM;
     size_t k = 0;
+    char submitter[4096];
+    if (pm_ray_jobs_url ()) { /* pm-ray-job stands in for the launcher here */
+        s_submitter (submitter, sizeof submitter);
+        argv[k++] = submitter;
+        argv[k++] = "run";
+        argv[k++] = "--";
+    }
     argv[k++] = (char *) pm_ray_python ();
     argv[k++] = (char *) launcher;
     argv[k++] = "--ranks";
@@ -219,6 +276,10 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
        no resources), the group fails instead of waiting for them.       */
     if (pm->coordinator)
         pm_coord_actor_watch (pm->coordinator, pm->group, pm->size, 1, (int) pid);
-    pm_info ("PM3501", "RayIo: launcher %d starts ranks %s through Ray", (int) pid, ranks);
+    if (pm_ray_jobs_url ())
+        pm_info ("PM3501", "RayIo: pm-ray-job %d submits the launcher of ranks %s to %s",
+                 (int) pid, ranks, pm_ray_jobs_url ());
+    else
+        pm_info ("PM3501", "RayIo: launcher %d starts ranks %s through Ray", (int) pid, ranks);
     return 0;
 }

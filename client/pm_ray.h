@@ -12,10 +12,13 @@ int pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint,
 /* The pieces, for pm-run --backend ray as well: */
 /* The Python that runs the launcher ($PM_PYTHON, else python3). */
 const char *pm_ray_python (void);
-/* Ray importable and the launcher found (its path into launcher)?  0, or
+/* The Jobs API (dashboard) URL the launcher is submitted to: PM_RAY_JOBS_URL,
+   else RAY_ADDRESS when it is an http(s):// URL; NULL: run it here.     */
+const char *pm_ray_jobs_url (void);
+/* Ray importable (or pm-ray-job there, for the Jobs API) and the launcher found (its path into launcher)?  0, or
    PM_ENOTSUP with err saying what to install.                         */
 int pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size);
-/* Starts the launcher for ranks ("A..B") of a group of size; 0 or errno. */
+/* Starts the launcher (through pm-ray-job for the Jobs API) for ranks ("A..B") of a group of size; 0 or errno. */
 int pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
                   const char *group, const char *cwd, char *const program[], pid_t *pid);
 #endif

@@ -6,7 +6,8 @@
 
 Rank 0 is the caller (the C program, which runs or reaches the coordinator). Each other rank
 gets a {"CPU": 1} bundle of a SPREAD placement group and an actor in it; the actor runs
-PROGRAM with PM_RANK/PM_SIZE/PM_GROUP/PM_ENDPOINT/PM_EXIT_ON_LOST=1 and returns its exit status.
+PROGRAM with PM_RANK/PM_SIZE/PM_GROUP/PM_ENDPOINT/PM_EXIT_ON_LOST=1 (and the launcher's other
+PM_* variables) and returns its exit status.
 Exit status: 0 if every rank exited 0, else the first non-zero one to finish (128+signal for a
 signal); 2 usage, 3 no ray or no cluster, 4 placement group not ready in 60 s, 130/143 on
 SIGINT/SIGTERM, 129 when our parent (rank 0) went away. Standard library + ray only.
@@ -23,6 +24,7 @@ PG_TIMEOUT = 60.0
 POLL = 0.5
 EXIT_SIGNALS = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
 stop_code = None  # set by the signal handler; the wait loops poll it
+RANK_IDENTITY = {"PM_RANK", "PM_SIZE", "PM_GROUP", "PM_ENDPOINT", "PM_RAY_JOBS_URL"}
 
 
 def say(msg):
@@ -176,9 +178,13 @@ def main(argv):
 
         Host = ray.remote(RankHost)
         pending = {}
+        # The ranks see our PM_* settings (log level, timeouts, ...), as pm-run's ranks do;
+        # the actors' own environment is the Ray worker's, not ours.
+        forwarded = {k: v for k, v in os.environ.items()
+                     if k.startswith("PM_") and k not in RANK_IDENTITY}
         for i, rank in enumerate(args.ranks):
-            env = {"PM_RANK": str(rank), "PM_SIZE": str(args.size), "PM_GROUP": args.group,
-                   "PM_ENDPOINT": args.endpoint, "PM_EXIT_ON_LOST": "1"}
+            env = dict(forwarded, PM_RANK=str(rank), PM_SIZE=str(args.size),
+                       PM_GROUP=args.group, PM_ENDPOINT=args.endpoint, PM_EXIT_ON_LOST="1")
             strategy = PlacementGroupSchedulingStrategy(placement_group=pg,
                                                         placement_group_bundle_index=i)
             actor = Host.options(num_cpus=1, max_restarts=0, max_task_retries=0,

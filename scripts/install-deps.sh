@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libzmq3-dev libczmq-dev libmsgpack-dev
           libcriterion-dev libsodium-dev libopenmpi-dev openmpi-bin procps python3
-          libhdf5-dev hdf5-tools)
+          python3-venv libhdf5-dev hdf5-tools libcurl4-openssl-dev curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,373 @@
+/*  pm_ray_job.c — pm-ray-job: Ray jobs through the Jobs REST API, from C.
+
+    `pm-ray-job run -- COMMAND...` is how RayIo and `pm-run --backend ray`
+    start their Ray launcher when PM_RAY_JOBS_URL (or an http:// RAY_ADDRESS)
+    names a cluster's dashboard: it stands in for the launcher process here,
+    so the coordinator's watch on it, the signals and the exit status work as
+    for a launcher started directly.  The other commands are for operators. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pm_json.h"
+#include "pm_ray.h"
+#include "pm_ray_jobs_api.h"
+
+extern char **environ;
+
+#define POLL_MS 200
+#define STOP_WAIT_MS 20000
+/* Exit statuses of `run` besides the job's own, as the launcher's. */
+#define EXIT_USAGE 2
+#define EXIT_NO_CLUSTER 3
+
+static volatile sig_atomic_t s_signal = 0;
+
+static void
+s_on_signal (int signum)
+{
+    if (!s_signal)
+        s_signal = signum;
+}
+
+static int
+s_usage (FILE *out, int code)
+{
+    fprintf (out,
+             "usage: pm-ray-job [--address URL] COMMAND ...\n"
+             "Ray jobs through the cluster's Jobs REST API (the dashboard).\n\n"
+             "commands:\n"
+             "  run [--id ID] -- PROGRAM ARGS...\n"
+             "        submit PROGRAM as a job, print its logs as they come, and exit with its\n"
+             "        exit status; SIGINT, SIGTERM or the end of our parent stops the job\n"
+             "        (exit 130, 143, 129); 3 when the job cannot be submitted\n"
+             "  submit [--id ID] -- PROGRAM ARGS...   submit, print the job id, return\n"
+             "  status ID      print the job's status (and exit code, message)\n"
+             "  stop ID        stop the job (exit 1 if it was not running)\n"
+             "  logs ID        print the job's logs\n\n"
+             "options:\n"
+             "  -a, --address URL  the Jobs API (default $PM_RAY_JOBS_URL, else $RAY_ADDRESS\n"
+             "                     when it is an http:// URL)\n"
+             "  -h, --help         this text\n\n"
+             "The job runs with this environment's PM_* variables (not PM_RANK, PM_SIZE,\n"
+             "PM_GROUP, PM_ENDPOINT).  Requests carry 'Authorization: Bearer' with the token\n"
+             "of RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token\n"
+             "when RAY_AUTH_MODE=token.\n");
+    return code;
+}
+
+/* argv as one shell command line, each word single-quoted. */
+static char *
+s_shell_line (char **argv)
+{
+    pm_json_t line = {0}; /* used as a growable text buffer */
+    pm_json_raw (&line, "exec");
+    for (size_t i = 0; argv[i]; i++) {
+        pm_json_raw (&line, " '");
+        for (const char *c = argv[i]; *c; c++) {
+            if (*c == '\'')
+                pm_json_raw (&line, "'\\''");
+            else
+                pm_json_raw (&line, "%c", *c);
+        }
+        pm_json_raw (&line, "'");
+    }
+    if (line.failed) {
+        pm_json_free (&line);
+        return NULL;
+    }
+    return line.data;
+}
+
+/* The PM_* variables the ranks should see, as a JSON object (malloc'd). */
+static char *
+s_forwarded_env (void)
+{
+    static const char *own[] = {"PM_RANK=", "PM_SIZE=", "PM_GROUP=", "PM_ENDPOINT=",
+                                "PM_RAY_JOBS_URL="};
+    pm_json_t json = {0};
+    pm_json_raw (&json, "{");
+    int n = 0;
+    for (char **e = environ; *e; e++) {
+        if (strncmp (*e, "PM_", 3) != 0)
+            continue;
+        bool skip = false;
+        for (size_t i = 0; i < sizeof own / sizeof *own; i++)
+            skip = skip || strncmp (*e, own[i], strlen (own[i])) == 0;
+        const char *eq = strchr (*e, '=');
+        if (skip || !eq)
+            continue;
+        char name[256];
+        snprintf (name, sizeof name, "%.*s", (int) (eq - *e), *e);
+        pm_json_raw (&json, n++ ? ", " : "");
+        pm_json_string (&json, name);
+        pm_json_raw (&json, ": ");
+        pm_json_string (&json, eq + 1);
+    }
+    pm_json_raw (&json, "}");
+    if (json.failed) {
+        pm_json_free (&json);
+        return NULL;
+    }
+    return json.data;
+}
+
+static void
+s_default_id (char *id, size_t size)
+{
+    char host[64] = "";
+    gethostname (host, sizeof host - 1);
+    for (char *c = host; *c; c++)
+        if (!strchr ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", *c))
+            *c = '-';
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    snprintf (id, size, "pm-%.40s-%d-%lx", host, (int) getpid (),
+              (unsigned long) (now.tv_nsec ^ (now.tv_sec << 20)));
+}
+
+static void
+s_sleep_ms (long ms)
+{
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep (&t, NULL); /* a signal cuts it short, which is what we want */
+}
+
+static long
+s_now_ms (void)
+{
+    struct timespec t;
+    clock_gettime (CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* Writes what is new in the job's log since *printed.  Ray's own preamble
+   (up to "Running entrypoint for job ...") is left out unless final.     */
+static void
+s_print_new_logs (pm_ray_jobs_t *jobs, const char *id, size_t *printed, bool *started, bool final)
+{
+    char *logs = NULL, err[512];
+    if (pm_ray_jobs_logs (jobs, id, &logs, err, sizeof err) != 0)
+        return; /* the next poll tries again */
+    size_t len = strlen (logs);
+    if (!*started) {
+        const char *marker = strstr (logs, "Running entrypoint for job ");
+        const char *eol = marker ? strchr (marker, '\n') : NULL;
+        if (eol) {
+            *printed = (size_t) (eol + 1 - logs);
+            *started = true;
+        } else if (!final) {
+            free (logs);
+            return;
+        }
+    }
+    if (len > *printed) {
+        fwrite (logs + *printed, 1, len - *printed, stdout);
+        fflush (stdout);
+        *printed = len;
+    }
+    free (logs);
+}
+
+static int
+s_submit (pm_ray_jobs_t *jobs, const char *id, char **program)
+{
+    char *line = s_shell_line (program);
+    char *env = s_forwarded_env ();
+    char err[1024];
+    int rc = line && env ? pm_ray_jobs_submit (jobs, id, line, env, err, sizeof err) : -1;
+    if (rc != 0)
+        fprintf (stderr, "pm-ray-job: cannot submit: %s\n", line && env ? err : "out of memory");
+    free (line);
+    free (env);
+    return rc;
+}
+
+static int
+s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
+{
+    pid_t parent = getppid ();
+    prctl (PR_SET_PDEATHSIG, SIGHUP); /* our parent's end stops the job */
+    struct sigaction action = {.sa_handler = s_on_signal};
+    sigemptyset (&action.sa_mask);
+    sigaction (SIGINT, &action, NULL);
+    sigaction (SIGTERM, &action, NULL);
+    sigaction (SIGHUP, &action, NULL);
+    if (getppid () != parent)
+        s_signal = SIGHUP;
+    if (s_signal)
+        return 128 + s_signal;
+    if (s_submit (jobs, id, program) != 0)
+        return EXIT_NO_CLUSTER;
+
+    char err[1024];
+    size_t printed = 0;
+    bool started = false, stop_sent = false;
+    long stop_deadline = 0;
+    int failures = 0;
+    pm_ray_job_info_t info;
+    for (;;) {
+        if (s_signal && !stop_sent) {
+            bool stopped;
+            if (pm_ray_jobs_stop (jobs, id, &stopped, err, sizeof err) != 0)
+                fprintf (stderr, "pm-ray-job: stopping job %s: %s\n", id, err);
+            stop_sent = true;
+            stop_deadline = s_now_ms () + STOP_WAIT_MS;
+        }
+        if (pm_ray_jobs_info (jobs, id, &info, err, sizeof err) != 0) {
+            /* The dashboard may restart or hiccup: give it a few polls. */
+            if (++failures >= 25) {
+                fprintf (stderr, "pm-ray-job: lost track of job %s: %s\n", id, err);
+                return stop_sent ? 128 + s_signal : 1;
+            }
+        } else {
+            failures = 0;
+            s_print_new_logs (jobs, id, &printed, &started, pm_ray_job_finished (info.status));
+            if (pm_ray_job_finished (info.status))
+                break;
+        }
+        if (stop_sent && s_now_ms () > stop_deadline) {
+            fprintf (stderr, "pm-ray-job: job %s still %s %d s after the stop request\n", id,
+                     info.status, STOP_WAIT_MS / 1000);
+            return 128 + s_signal;
+        }
+        s_sleep_ms (POLL_MS);
+    }
+    if (stop_sent)
+        return 128 + s_signal;
+    if (strcmp (info.status, "SUCCEEDED") == 0)
+        return 0;
+    if (strcmp (info.status, "STOPPED") == 0) {
+        fprintf (stderr, "pm-ray-job: job %s was stopped by someone else\n", id);
+        return 128 + SIGTERM;
+    }
+    if (info.has_exit_code && info.exit_code > 0)
+        return info.exit_code;
+    fprintf (stderr, "pm-ray-job: job %s failed: %s\n", id, info.message);
+    return 1;
+}
+
+int
+main (int argc, char **argv)
+{
+    const char *address = NULL, *id_arg = NULL;
+    static const struct option options[] = {{"address", required_argument, NULL, 'a'},
+                                            {"id", required_argument, NULL, 'i'},
+                                            {"help", no_argument, NULL, 'h'},
+                                            {NULL, 0, NULL, 0}};
+    int c;
+    /* '+': options stop at the command (its own options follow it). */
+    while ((c = getopt_long (argc, argv, "+a:h", options, NULL)) != -1) {
+        if (c == 'a')
+            address = optarg;
+        else if (c == 'h')
+            return s_usage (stdout, 0);
+        else
+            return s_usage (stderr, EXIT_USAGE);
+    }
+    if (optind >= argc)
+        return s_usage (stderr, EXIT_USAGE);
+    const char *command = argv[optind++];
+    bool submits = strcmp (command, "run") == 0 || strcmp (command, "submit") == 0;
+    bool takes_id = strcmp (command, "status") == 0 || strcmp (command, "stop") == 0
+                    || strcmp (command, "logs") == 0;
+    if (!submits && !takes_id) {
+        fprintf (stderr, "pm-ray-job: unknown command '%s' (run, submit, status, stop, logs)\n",
+                 command);
+        return EXIT_USAGE;
+    }
+    char **program = NULL;
+    if (submits) {
+        optind--; /* getopt_long sees the command as argv[0] */
+        argv[optind] = (char *) command;
+        int sub_argc = argc - optind;
+        char **sub_argv = argv + optind;
+        optind = 1;
+        while ((c = getopt_long (sub_argc, sub_argv, "+i:h", options, NULL)) != -1) {
+            if (c == 'i')
+                id_arg = optarg;
+            else if (c == 'h')
+                return s_usage (stdout, 0);
+            else
+                return s_usage (stderr, EXIT_USAGE);
+        }
+        if (optind >= sub_argc) {
+            fprintf (stderr, "pm-ray-job: %s: no program given (pm-ray-job %s -- PROGRAM ...)\n",
+                     command, command);
+            return EXIT_USAGE;
+        }
+        program = sub_argv + optind;
+    } else {
+        if (optind + 1 != argc) {
+            fprintf (stderr, "pm-ray-job: %s takes one job id\n", command);
+            return EXIT_USAGE;
+        }
+        id_arg = argv[optind];
+    }
+    if (!address)
+        address = pm_ray_jobs_url ();
+    if (!address) {
+        fprintf (stderr, "pm-ray-job: no Jobs API address: give --address http://HEAD:8265 or "
+                         "set PM_RAY_JOBS_URL\n");
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    pm_ray_jobs_t *jobs = pm_ray_jobs_new (address, err, sizeof err);
+    if (!jobs) {
+        fprintf (stderr, "pm-ray-job: %s\n", err);
+        return EXIT_USAGE;
+    }
+    char id[128];
+    if (id_arg)
+        snprintf (id, sizeof id, "%s", id_arg);
+    else
+        s_default_id (id, sizeof id);
+    if (strlen (id_arg ? id_arg : id) >= sizeof id) {
+        fprintf (stderr, "pm-ray-job: job id '%s' is too long\n", id_arg);
+        pm_ray_jobs_destroy (&jobs);
+        return EXIT_USAGE;
+    }
+
+    int code = 0;
+    if (strcmp (command, "run") == 0)
+        code = s_run (jobs, id, program);
+    else if (strcmp (command, "submit") == 0) {
+        code = s_submit (jobs, id, program) == 0 ? 0 : EXIT_NO_CLUSTER;
+        if (code == 0)
+            printf ("%s\n", id);
+    } else if (strcmp (command, "status") == 0) {
+        pm_ray_job_info_t info;
+        if (pm_ray_jobs_info (jobs, id, &info, err, sizeof err) != 0) {
+            fprintf (stderr, "pm-ray-job: %s\n", err);
+            code = 1;
+        } else if (info.has_exit_code)
+            printf ("%s exit=%d %s\n", info.status, info.exit_code, info.message);
+        else
+            printf ("%s %s\n", info.status, info.message);
+    } else if (strcmp (command, "stop") == 0) {
+        bool stopped = false;
+        if (pm_ray_jobs_stop (jobs, id, &stopped, err, sizeof err) != 0) {
+            fprintf (stderr, "pm-ray-job: %s\n", err);
+            code = 1;
+        } else {
+            printf ("%s\n", stopped ? "stopped" : "not running");
+            code = stopped ? 0 : 1;
+        }
+    } else {
+        char *logs = NULL;
+        if (pm_ray_jobs_logs (jobs, id, &logs, err, sizeof err) != 0) {
+            fprintf (stderr, "pm-ray-job: %s\n", err);
+            code = 1;
+        } else
+            fputs (logs, stdout);
+        free (logs);
+    }
+    pm_ray_jobs_destroy (&jobs);
+    return code;
+}
