@@ -38,6 +38,27 @@ no_leftovers () {
   fail "rank processes or actors left behind: $2"
 }
 
+# hold_then SIGNAL [STATUS]: pm-run -n 2 --backend ray of ranks that wait;
+# once both run, pm-run gets SIGNAL; it must exit with STATUS (if given),
+# and the ranks must be gone soon after.
+hold_then () {
+  local hold="sleep 600.$$" pid status # recognisable by its arguments
+  "$pmrun" -n 2 --backend ray -- sh -c "exec $hold" >"$tmp/hold" 2>&1 &
+  pid=$!
+  for _ in $(seq 600); do
+    (($(pgrep -fc "^$hold\$") >= 2)) && break
+    sleep 0.1
+  done
+  (($(pgrep -fc "^$hold\$") >= 2)) || { kill -9 $pid; cat "$tmp/hold"; fail "the 2 ranks never started"; }
+  kill -"$1" $pid
+  timeout 60 tail --pid=$pid -f /dev/null || { kill -9 $pid; fail "pm-run did not exit after SIG$1"; }
+  { wait $pid; } 2>/dev/null
+  status=$?
+  [[ -z ${2:-} ]] || ((status == $2)) || { cat "$tmp/hold"; fail "pm-run after SIG$1: exit $status, expected $2"; }
+  for _ in $(seq 300); do pgrep -f "^$hold\$" >/dev/null || break; sleep 0.1; done
+  if pgrep -fa "^$hold\$"; then fail "ranks still running 30 s after pm-run got SIG$1"; fi
+}
+
 state=${PM_RAY_STATE:-}
 case $mode in
 conformance)
@@ -73,6 +94,9 @@ pm-run)
   timeout 60 "$pmrun" -n 2 --backend ray -- sh -c 'exit $((PM_RANK * 5))' >/dev/null 2>&1
   status=$?
   ((status == 5)) || fail "pm-run --backend ray: exit $status, expected 5 (rank 1's)"
+  # the coordinator dies (pm-run SIGKILLed): the launcher follows its parent,
+  # and the actors and the ranks go with it
+  hold_then KILL
   ;;
 kill)
   # Rank 2 SIGKILLs itself while the others enter an allreduce: they get
@@ -118,22 +142,10 @@ jobs)
     sleep 0.1
   done
   "$jobtool" --address "$url" status "$id" | grep -q '^STOPPED' || fail "the job did not stop"
-  # a signal to pm-run stops the job, and with it the ranks on the actors
-  hold="sleep 600.$$" # a rank that waits, recognisable by its arguments
-  PM_RAY_JOBS_URL=$url "$pmrun" -n 2 --backend ray -- sh -c "exec $hold" >"$tmp/hold" 2>&1 &
-  pmrun_pid=$!
-  for _ in $(seq 600); do
-    (($(pgrep -fc "^$hold\$") >= 2)) && break
-    sleep 0.1
-  done
-  (($(pgrep -fc "^$hold\$") >= 2)) || { kill -9 $pmrun_pid; cat "$tmp/hold"; fail "the 2 ranks never started"; }
-  kill -TERM $pmrun_pid
-  timeout 60 tail --pid=$pmrun_pid -f /dev/null || { kill -9 $pmrun_pid; fail "pm-run did not exit after SIGTERM"; }
-  wait $pmrun_pid
-  status=$?
-  ((status == 143)) || { cat "$tmp/hold"; fail "pm-run after SIGTERM: exit $status, expected 143"; }
-  for _ in $(seq 200); do pgrep -f "^$hold\$" >/dev/null || break; sleep 0.1; done
-  pgrep -fa "^$hold\$" && fail "ranks still running after pm-run was stopped"
+  # a signal to pm-run stops the job, and with it the ranks on the actors;
+  # so does pm-run's death (pm-ray-job's parent)
+  PM_RAY_JOBS_URL=$url hold_then TERM 143
+  PM_RAY_JOBS_URL=$url hold_then KILL
   no_leftovers "$state" "after the job was stopped"
   # the Bearer token: without it the cluster refuses, and says how to give it
   env -u RAY_AUTH_TOKEN -u RAY_AUTH_TOKEN_PATH -u RAY_AUTH_MODE "$jobtool" --address "$url" \
