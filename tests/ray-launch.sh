@@ -3,8 +3,8 @@
 # through with-ray-head.sh, which exports RAY_ADDRESS, the token and
 # PM_TEST_RAY_JOBS_URL).  PM_PYTHON names the Python that has ray.
 #
-#   ray-launch.sh conformance BIN_DIR            conformance on RayIo n=1,2,4, and one rank
-#                                                on Ray under pm-run -n 1
+#   ray-launch.sh conformance BIN_DIR            conformance on RayIo n=1,2,4 (and 3 with a
+#                                                pmd), and one rank on Ray under pm-run -n 1
 #   ray-launch.sh sweep BIN_DIR RO_MODEL         the RO sweep on RayIo n=1,2,4 == Serial
 #   ray-launch.sh pm-run BIN_DIR                 pm-run --backend ray: results, exit status
 #   ray-launch.sh kill BIN_DIR                   a rank SIGKILLed on Ray: reported as lost
@@ -66,6 +66,10 @@ conformance)
     timeout 120 "$conf" RayIo "$n" >"$tmp/conf$n" 2>&1 || { cat "$tmp/conf$n"; fail "conformance RayIo $n"; }
     conformance_passes "$tmp/conf$n" RayIo "$n" || { cat "$tmp/conf$n"; fail "conformance RayIo $n did not pass"; }
   done
+  # with the coordinator in a standalone pmd (PM_ENDPOINT) instead of rank 0
+  timeout 120 bash "$tests_dir/with-pmd.sh" "$bin/pmd" -- "$conf" RayIo 3 >"$tmp/pmd" 2>&1 \
+    || { cat "$tmp/pmd"; fail "conformance RayIo 3 against a pmd"; }
+  conformance_passes "$tmp/pmd" RayIo 3 || { cat "$tmp/pmd"; fail "conformance RayIo 3 against a pmd did not pass"; }
   # n=1 is serial whatever the keyword (DESIGN §2): the caller alone
   timeout 60 "$conf" RayIo 1 >"$tmp/conf1" 2>&1 || { cat "$tmp/conf1"; fail "conformance RayIo 1"; }
   conformance_passes "$tmp/conf1" Serial 1 || { cat "$tmp/conf1"; fail "conformance RayIo 1 did not pass"; }
