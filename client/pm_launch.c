@@ -84,6 +84,10 @@ s_wait_children (pm_manager_t *pm, int64_t deadline_ms)
     }
 }
 
+/* How long RayIo's launcher gets to stop its ranks after SIGTERM: more
+   than pm-ray-job's wait for a stopped job (20 s).                      */
+#define RAY_STOP_GRACE_MS 30000
+
 /* What child k is, for the log: a rank, or RayIo's launcher of all of them. */
 static void
 s_child_name (const pm_manager_t *pm, int k, char *name, size_t size)
@@ -98,6 +102,7 @@ void
 pm_launch_reap (pm_manager_t *pm, int64_t grace_ms)
 {
     char name[32];
+    bool ray = strcmp (pm->backend, "RayIo") == 0;
     if (grace_ms >= 0 && pm->child_fds) {
         s_wait_children (pm, pm_clock_ms () + grace_ms);
         for (int k = 0; k < pm->nchildren; k++) {
@@ -107,8 +112,15 @@ pm_launch_reap (pm_manager_t *pm, int64_t grace_ms)
                 s_child_name (pm, k, name, sizeof name);
                 pm_warn ("PM3303", "%s (pid %d) still runs after the run failed: killing it",
                          name, (int) pm->children[k]);
-                kill (pm->children[k], SIGKILL);
+                /* RayIo's launcher (or pm-ray-job) stops its ranks on SIGTERM;
+                   a SIGKILLed pm-ray-job would leave its Ray job running. */
+                kill (pm->children[k], ray ? SIGTERM : SIGKILL);
             }
+        }
+        if (ray) {
+            s_wait_children (pm, pm_clock_ms () + RAY_STOP_GRACE_MS);
+            for (int k = 0; k < pm->nchildren; k++)
+                kill (pm->children[k], SIGKILL); /* a no-op on an unreaped zombie */
         }
     }
     for (int k = 0; k < pm->nchildren; k++) {

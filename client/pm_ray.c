@@ -180,7 +180,8 @@ pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size)
 
 int
 pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
-              const char *group, const char *cwd, char *const program[], pid_t *pid)
+              const char *group, const char *cwd, int64_t abort_timeout_ms,
+              char *const program[], pid_t *pid)
 {
     size_t nprog = 0;
     while (program[nprog])
@@ -210,6 +211,12 @@ pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *end
     argv[k++] = (char *) group;
     argv[k++] = "--cwd";
     argv[k++] = (char *) cwd;
+    char abort_text[32];
+    if (abort_timeout_ms >= 0) {
+        snprintf (abort_text, sizeof abort_text, "%.3f", (double) abort_timeout_ms / 1000.0);
+        argv[k++] = "--abort-timeout";
+        argv[k++] = abort_text;
+    }
     argv[k++] = "--";
     for (size_t i = 0; i < nprog; i++)
         argv[k++] = program[i];
@@ -259,8 +266,9 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
     char ranks[64];
     snprintf (ranks, sizeof ranks, "1..%d", pm->size - 1);
     pid_t pid;
+    /* No abort timeout: rank 0 (this process) decides when to give up. */
     int rc = own[0] ? pm_ray_spawn (launcher, ranks, pm->size, first_endpoint, pm->group, cwd,
-                                    own, &pid)
+                                    -1, own, &pid)
                     : ENOMEM;
     s_free_argv (own);
     if (rc != 0)

@@ -2,6 +2,7 @@
 #ifndef PM_RAY_H_INCLUDED
 #define PM_RAY_H_INCLUDED
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include "pm_manager_internal.h"
 /* Checks Ray is installed, embeds the coordinator on tcp (unless endpoint
@@ -18,7 +19,10 @@ const char *pm_ray_jobs_url (void);
 /* Ray importable (or pm-ray-job there, for the Jobs API) and the launcher found (its path into launcher)?  0, or
    PM_ENOTSUP with err saying what to install.                         */
 int pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size);
-/* Starts the launcher (through pm-ray-job for the Jobs API) for ranks ("A..B") of a group of size; 0 or errno. */
+/* Starts the launcher (through pm-ray-job for the Jobs API) for ranks
+   ("A..B") of a group of size; after a rank fails, the launcher stops the
+   others abort_timeout_ms later (-1: it waits for them).  0 or errno. */
 int pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
-                  const char *group, const char *cwd, char *const program[], pid_t *pid);
+                  const char *group, const char *cwd, int64_t abort_timeout_ms,
+                  char *const program[], pid_t *pid);
 #endif

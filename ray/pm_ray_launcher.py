@@ -2,12 +2,13 @@
 """pm-ray: start ranks of a pm program as processes hosted by Ray actors (the RayIo backend).
 
     pm_ray_launcher.py --ranks 1..N-1 --size N --endpoint tcp://HOST:PORT --group G
-                       [--address RAY_ADDRESS] [--cwd DIR] [--verbose] -- PROGRAM ARGS...
+                       [--address RAY_ADDRESS] [--cwd DIR] [--abort-timeout S] [--verbose]
+                       -- PROGRAM ARGS...
 
 Rank 0 is the caller (the C program, which runs or reaches the coordinator). Each other rank
 gets a {"CPU": 1} bundle of a SPREAD placement group and an actor in it; the actor runs
 PROGRAM with PM_RANK/PM_SIZE/PM_GROUP/PM_ENDPOINT/PM_EXIT_ON_LOST=1 (and the launcher's other
-PM_* variables) and returns its exit status.
+PM_* variables, and those named in PM_RAY_ENV=A,B) and returns its exit status.
 Exit status: 0 if every rank exited 0, else the first non-zero one to finish (128+signal for a
 signal); 2 usage, 3 no ray or no cluster, 4 placement group not ready in 60 s, 130/143 on
 SIGINT/SIGTERM, 129 when our parent (rank 0) went away. Standard library + ray only.
@@ -86,6 +87,8 @@ def parse_args(argv):
     p.add_argument("--group", required=True, help="group name, PM_GROUP")
     p.add_argument("--address", help="Ray address (default $RAY_ADDRESS, else auto)")
     p.add_argument("--cwd", default=os.getcwd(), help="ranks' working directory (default: ours)")
+    p.add_argument("--abort-timeout", type=float, default=None, metavar="S",
+                   help="after a rank fails, stop the others S seconds later (default: wait)")
     p.add_argument("--verbose", action="store_true", help="timings on stderr")
     p.add_argument("program", nargs=argparse.REMAINDER, help="-- PROGRAM ARGS...")
     a = p.parse_args(argv)
@@ -178,10 +181,11 @@ def main(argv):
 
         Host = ray.remote(RankHost)
         pending = {}
-        # The ranks see our PM_* settings (log level, timeouts, ...), as pm-run's ranks do;
-        # the actors' own environment is the Ray worker's, not ours.
+        # The ranks see our PM_* settings (log level, timeouts, ...) and the variables named
+        # in PM_RAY_ENV (as mpirun -x); the actors' own environment is the Ray worker's.
+        extra = {name.strip() for name in os.environ.get("PM_RAY_ENV", "").split(",")}
         forwarded = {k: v for k, v in os.environ.items()
-                     if k.startswith("PM_") and k not in RANK_IDENTITY}
+                     if (k.startswith("PM_") or k in extra) and k not in RANK_IDENTITY}
         for i, rank in enumerate(args.ranks):
             env = dict(forwarded, PM_RANK=str(rank), PM_SIZE=str(args.size),
                        PM_GROUP=args.group, PM_ENDPOINT=args.endpoint, PM_EXIT_ON_LOST="1")
@@ -192,8 +196,12 @@ def main(argv):
             actors.append(actor)
             pending[actor.run.remote(args.program, args.cwd, env)] = rank
 
-        code = 0
+        code, abort_at = 0, None
         while pending:
+            if abort_at is not None and time.monotonic() > abort_at:
+                say(f"a rank failed (status {code}): stopping the {len(pending)} rank(s) still "
+                    f"running after the abort timeout of {args.abort_timeout:g} s")
+                return code
             done, _ = ray.wait(list(pending), num_returns=1, timeout=POLL)
             for ref in done:
                 rank = pending.pop(ref)
@@ -206,6 +214,8 @@ def main(argv):
                     status = 128 - status
                 if status and not code:
                     code = status
+                    if args.abort_timeout is not None:
+                        abort_at = time.monotonic() + args.abort_timeout
             if stop_code is not None:
                 return stop_code
         if args.verbose:

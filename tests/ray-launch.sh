@@ -94,10 +94,25 @@ pm-run)
   timeout 120 "$pmrun" -n 3 --backend ray -- "$conf" MultiProcessing 3 >"$tmp/pmrun.out" 2>&1 \
     || { cat "$tmp/pmrun.out"; fail "pm-run --backend ray of the conformance program"; }
   grep -q "PASS" "$tmp/pmrun.out" || { cat "$tmp/pmrun.out"; fail "no PASS from the ranks"; }
+  # the ranks see our PM_* variables and those PM_RAY_ENV names, not the rest
+  PM_X_TEST=pm MY_TEST_VAR=mine OTHER_TEST_VAR=other PM_RAY_ENV=MY_TEST_VAR timeout 60 \
+    "$pmrun" -n 2 --backend ray -- sh -c 'echo "env:$PM_X_TEST:$MY_TEST_VAR:$OTHER_TEST_VAR:"' \
+    >"$tmp/env" 2>&1 || { cat "$tmp/env"; fail "pm-run --backend ray of sh"; }
+  (($(grep -c "env:pm:mine::" "$tmp/env") == 2)) || { cat "$tmp/env"; fail "the ranks' environment"; }
   # pm-run's status is the first failing rank's
   timeout 60 "$pmrun" -n 2 --backend ray -- sh -c 'exit $((PM_RANK * 5))' >/dev/null 2>&1
   status=$?
   ((status == 5)) || fail "pm-run --backend ray: exit $status, expected 5 (rank 1's)"
+  # after a rank fails, the others are stopped --abort-timeout later, as pm-run does locally
+  hold="sleep 600.$$"
+  timeout 60 "$pmrun" -n 3 --backend ray --abort-timeout 500 -- \
+    sh -c "[ \$PM_RANK = 1 ] && exit 3; exec $hold" >"$tmp/abort" 2>&1
+  status=$?
+  ((status == 3)) || { cat "$tmp/abort"; fail "pm-run --abort-timeout on Ray: exit $status, expected 3"; }
+  grep -q "stopping the 2 rank(s) still running after the abort timeout" "$tmp/abort" \
+    || { cat "$tmp/abort"; fail "the launcher did not say why it stopped the ranks"; }
+  for _ in $(seq 300); do pgrep -f "^$hold\$" >/dev/null || break; sleep 0.1; done
+  if pgrep -fa "^$hold\$"; then fail "ranks still running after the abort timeout"; fi
   # the coordinator dies (pm-run SIGKILLed): the launcher follows its parent,
   # and the actors and the ranks go with it
   hold_then KILL
@@ -130,6 +145,18 @@ jobs)
   ((status == 6)) || { cat "$tmp/exit"; fail "pm-run through the Jobs API: exit $status, expected 6 (rank 1's)"; }
   grep -q "(pm-rank-1 pid=[0-9]*) rank 1 of 2" "$tmp/exit" \
     || { cat "$tmp/exit"; fail "rank 1's output did not come back from the job's logs"; }
+  # the same environment through the Jobs API
+  PM_RAY_JOBS_URL=$url PM_X_TEST=pm MY_TEST_VAR=mine OTHER_TEST_VAR=other PM_RAY_ENV=MY_TEST_VAR \
+    timeout 60 "$pmrun" -n 2 --backend ray -- sh -c 'echo "env:$PM_X_TEST:$MY_TEST_VAR:$OTHER_TEST_VAR:"' \
+    >"$tmp/env" 2>&1 || { cat "$tmp/env"; fail "pm-run --backend ray of sh through the Jobs API"; }
+  (($(grep -c "env:pm:mine::" "$tmp/env") == 2)) || { cat "$tmp/env"; fail "the ranks' environment through the Jobs API"; }
+  # the entrypoint's output, exactly: Ray's own log lines left out, even an
+  # unfinished last line kept (Ray may write its "Running entrypoint" after it)
+  for _ in 1 2 3; do
+    out=$("$jobtool" --address "$url" run -- sh -c 'echo early; printf "last"') \
+      || fail "pm-ray-job run of echo"
+    [[ $out == $'early\nlast' ]] || fail "pm-ray-job run printed '$out', not the job's output"
+  done
   # the tool itself: submit, status, logs, stop
   id=pm-test-$$-$RANDOM
   "$jobtool" --address "$url" submit --id "$id" -- sh -c 'echo started; exec sleep 600' >"$tmp/id" \

@@ -56,9 +56,9 @@ s_usage (FILE *out, int code)
              "                     when it is an http:// URL)\n"
              "  -h, --help         this text\n\n"
              "The job runs with this environment's PM_* variables (not PM_RANK, PM_SIZE,\n"
-             "PM_GROUP, PM_ENDPOINT).  Requests carry 'Authorization: Bearer' with the token\n"
-             "of RAY_AUTH_TOKEN, else the file RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token\n"
-             "when RAY_AUTH_MODE=token.\n");
+             "PM_GROUP, PM_ENDPOINT) and those named in PM_RAY_ENV=A,B.  Requests carry\n"
+             "'Authorization: Bearer' with the token of RAY_AUTH_TOKEN, else the file\n"
+             "RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token when RAY_AUTH_MODE=token.\n");
     return code;
 }
 
@@ -85,23 +85,40 @@ s_shell_line (char **argv)
     return line.data;
 }
 
-/* The PM_* variables the ranks should see, as a JSON object (malloc'd). */
+/* Whether name (len bytes) is one of the comma-separated names in list. */
+static bool
+s_listed (const char *list, const char *name, size_t len)
+{
+    for (const char *item = list; item && *item;) {
+        while (*item == ' ' || *item == ',')
+            item++;
+        size_t n = strcspn (item, ", ");
+        if (n == len && n > 0 && strncmp (item, name, n) == 0)
+            return true;
+        item += n;
+    }
+    return false;
+}
+
+/* The variables the ranks should see, as a JSON object (malloc'd): PM_*
+   and those named in PM_RAY_ENV (as the launcher forwards them).       */
 static char *
 s_forwarded_env (void)
 {
+    const char *extra = getenv ("PM_RAY_ENV");
     static const char *own[] = {"PM_RANK=", "PM_SIZE=", "PM_GROUP=", "PM_ENDPOINT=",
                                 "PM_RAY_JOBS_URL="};
     pm_json_t json = {0};
     pm_json_raw (&json, "{");
     int n = 0;
     for (char **e = environ; *e; e++) {
-        if (strncmp (*e, "PM_", 3) != 0)
+        const char *eq = strchr (*e, '=');
+        if (!eq || (strncmp (*e, "PM_", 3) != 0 && !s_listed (extra, *e, (size_t) (eq - *e))))
             continue;
         bool skip = false;
         for (size_t i = 0; i < sizeof own / sizeof *own; i++)
             skip = skip || strncmp (*e, own[i], strlen (own[i])) == 0;
-        const char *eq = strchr (*e, '=');
-        if (skip || !eq)
+        if (skip)
             continue;
         char name[256];
         snprintf (name, sizeof name, "%.*s", (int) (eq - *e), *e);
@@ -147,31 +164,48 @@ s_now_ms (void)
     return t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
-/* Writes what is new in the job's log since *printed.  Ray's own preamble
-   (up to "Running entrypoint for job ...") is left out unless final.     */
+/* How much of a log line is the entrypoint's: Ray's own lines (its job
+   manager's "Runtime env is setting up." and "Running entrypoint for job
+   ID: ...") are not.  Ray writes the latter whenever it gets to it, even
+   after an unfinished line of the entrypoint's: that part is kept.      */
+static size_t
+s_own_part (const char *line, size_t len, const char *id)
+{
+    char entry[200];
+    int n = snprintf (entry, sizeof entry, "Running entrypoint for job %s: ", id);
+    const char *found = n > 0 && (size_t) n < sizeof entry ? memmem (line, len, entry, (size_t) n)
+                                                           : NULL;
+    if (found)
+        return (size_t) (found - line);
+    /* "2026-11-22 23:10:29,979\tINFO job_manager.py:581 -- ..." */
+    const char *tab = memchr (line, '\t', len < 40 ? len : 40);
+    bool ray_log = tab && line[0] >= '0' && line[0] <= '9' && len - (size_t) (tab - line) > 16
+                   && memmem (tab, len - (size_t) (tab - line), " job_manager.py:", 16) != NULL;
+    return ray_log ? 0 : len + 1; /* len + 1: the whole line, with its newline */
+}
+
+/* Writes the whole lines that are new in the job's log since *printed,
+   leaving Ray's own lines out (and, when final, a last unfinished line). */
 static void
-s_print_new_logs (pm_ray_jobs_t *jobs, const char *id, size_t *printed, bool *started, bool final)
+s_print_new_logs (pm_ray_jobs_t *jobs, const char *id, size_t *printed, bool final)
 {
     char *logs = NULL, err[512];
     if (pm_ray_jobs_logs (jobs, id, &logs, err, sizeof err) != 0)
         return; /* the next poll tries again */
     size_t len = strlen (logs);
-    if (!*started) {
-        const char *marker = strstr (logs, "Running entrypoint for job ");
-        const char *eol = marker ? strchr (marker, '\n') : NULL;
-        if (eol) {
-            *printed = (size_t) (eol + 1 - logs);
-            *started = true;
-        } else if (!final) {
-            free (logs);
-            return;
-        }
+    while (*printed < len) {
+        const char *line = logs + *printed;
+        const char *eol = memchr (line, '\n', len - *printed);
+        if (!eol && !final)
+            break; /* the rest of this line comes with a later poll */
+        size_t line_len = eol ? (size_t) (eol - line) : len - *printed;
+        size_t own = s_own_part (line, line_len, id);
+        if (own > line_len) /* all of it, and its newline if it has one */
+            own = line_len + (eol ? 1 : 0);
+        fwrite (line, 1, own, stdout);
+        *printed += line_len + (eol ? 1 : 0);
     }
-    if (len > *printed) {
-        fwrite (logs + *printed, 1, len - *printed, stdout);
-        fflush (stdout);
-        *printed = len;
-    }
+    fflush (stdout);
     free (logs);
 }
 
@@ -208,7 +242,7 @@ s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
 
     char err[1024];
     size_t printed = 0;
-    bool started = false, stop_sent = false;
+    bool stop_sent = false;
     long stop_deadline = 0;
     int failures = 0;
     pm_ray_job_info_t info;
@@ -228,7 +262,7 @@ s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
             }
         } else {
             failures = 0;
-            s_print_new_logs (jobs, id, &printed, &started, pm_ray_job_finished (info.status));
+            s_print_new_logs (jobs, id, &printed, pm_ray_job_finished (info.status));
             if (pm_ray_job_finished (info.status))
                 break;
         }

@@ -287,7 +287,8 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
    coordinator stays here (or is the pmd at endpoint).  pm-run's status is
    the launcher's: the first failing rank's.                            */
 static int
-s_run_on_ray (const char *endpoint, const char *group, int n, char **program)
+s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
+              int64_t abort_timeout)
 {
     char launcher[4096], err[512];
     if (pm_ray_check (launcher, sizeof launcher, err, sizeof err) != 0) {
@@ -333,7 +334,8 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program)
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, &old);
     pid_t pid;
-    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, program, &pid);
+    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, abort_timeout, program,
+                           &pid);
     sigprocmask (SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         fprintf (stderr, "pm-run: cannot start the Ray launcher: %s\n", strerror (rc));
@@ -451,7 +453,7 @@ main (int argc, char **argv)
     if (connect_to)
         return s_run_remote (connect_to, group, n, program, abort_timeout);
     if (on_ray)
-        return s_run_on_ray (endpoint, group, n, program);
+        return s_run_on_ray (endpoint, group, n, program, abort_timeout);
 
     /* Signals are read from a signalfd; children get a clean mask back. */
     sigset_t signals, empty;
