@@ -929,6 +929,13 @@ pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int
     return 0;
 }
 
+int64_t
+pm_coord_sweep_progress (const pm_coord_t *self, const char *group_name)
+{
+    pm_group_t *group = zhashx_lookup (self->groups, group_name);
+    return group ? pm_group_sweep_progress (group) : -1;
+}
+
 void
 pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int size, int rank,
                     const char *how)

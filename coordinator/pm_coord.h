@@ -45,6 +45,9 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
 /* Declare a rank dead (e.g. its launcher saw it exit); how completes
    "rank R of group G ...", e.g. "was killed by signal 9".              */
+/* When (pm_clock_ms) a chunk of the group's dynamic sweeps last came back
+   done; -1 if none has or there is no such group.                       */
+int64_t pm_coord_sweep_progress (const pm_coord_t *self, const char *group);
 void pm_coord_rank_lost (pm_coord_t *self, const char *group, int size, int rank,
                          const char *how);
 

@@ -1,5 +1,6 @@
 /*  pm_coord_actor.c — the coordinator loop in a CZMQ actor thread.
-    Pipe commands: $TERM; WATCH group size rank pid; LOST group size rank how. */
+    Pipe commands: $TERM; WATCH group size rank pid; LOST group size rank how;
+    PROGRESS group, answered with pm_coord_sweep_progress as text.         */
 #include "pm_coord_actor.h"
 
 #include <stdio.h>
@@ -34,6 +35,11 @@ s_handle_pipe (pm_coord_t *coord, void *arg)
         zstr_free (&size);
         zstr_free (&rank);
         zstr_free (&pid);
+    } else if (streq (command, "PROGRESS")) {
+        char *group = zmsg_popstr (msg);
+        zstr_sendf (pipe, "%lld",
+                    group ? (long long) pm_coord_sweep_progress (coord, group) : -1LL);
+        zstr_free (&group);
     } else if (streq (command, "LOST")) {
         char *group = zmsg_popstr (msg), *size = zmsg_popstr (msg), *rank = zmsg_popstr (msg),
              *text = zmsg_popstr (msg);
@@ -115,4 +121,14 @@ pm_coord_actor_lost (zactor_t *actor, const char *group, int size, int rank, con
     snprintf (size_text, sizeof size_text, "%d", size);
     snprintf (rank_text, sizeof rank_text, "%d", rank);
     zstr_sendx (actor, "LOST", group, size_text, rank_text, how, NULL);
+}
+
+int64_t
+pm_coord_actor_progress (zactor_t *actor, const char *group)
+{
+    zstr_sendx (actor, "PROGRESS", group, NULL);
+    char *answer = zstr_recv (actor);
+    int64_t last = answer ? strtoll (answer, NULL, 10) : -1;
+    zstr_free (&answer);
+    return last;
 }

@@ -174,6 +174,12 @@ pm_group_sched (pm_group_t *self)
     return self->sched;
 }
 
+int64_t
+pm_group_sweep_progress (const pm_group_t *self)
+{
+    return self->sched ? pm_sched_last_done (self->sched) : -1;
+}
+
 bool
 pm_group_join (pm_group_t *self, pm_session_t *session)
 {

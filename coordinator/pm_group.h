@@ -32,6 +32,8 @@ bool pm_group_rank_ever_joined (const pm_group_t *self, int rank);
 pm_session_t *pm_group_member (const pm_group_t *self, int rank);
 /* The group's sweep scheduler, created on first use (NULL if out of memory). */
 struct pm_sched *pm_group_sched (pm_group_t *self);
+/* pm_sched_last_done of the group's scheduler; -1 if it has none. */
+int64_t pm_group_sweep_progress (const pm_group_t *self);
 
 /* Admit session as its rank; false if the rank is taken by a live member. */
 bool pm_group_join (pm_group_t *self, pm_session_t *session);

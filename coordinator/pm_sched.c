@@ -49,6 +49,7 @@ struct pm_sched {
     pm_session_t *root;     /* rank 0, to stream finished chunks to (NULL: don't) */
     uint64_t refused;       /* id of a sweep whose SWEEP_OPEN was refused; 0: none */
     char refused_text[PM_TEXT_MAX + 1];
+    int64_t last_done_ms;   /* pm_clock_ms of the last chunk done; 0: none yet */
     int *lost;              /* ranks that left with work unfinished */
     size_t nlost;
     uint8_t *left;          /* by rank: left the group */
@@ -388,6 +389,7 @@ s_done (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *m
     zmq_msg_move (&chunk->success, &frames[1]);
     chunk->state = CHUNK_DONE;
     self->rows_done += chunk->count;
+    self->last_done_ms = pm_clock_ms ();
     if (self->root) {
         /* Root sees each chunk as it lands (progress, journals); shared, not copied. */
         pm_msg_t rows;
@@ -455,6 +457,12 @@ pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm
     }
     for (size_t i = 0; i < nframes; i++)
         zmq_msg_close (&frames[i]);
+}
+
+int64_t
+pm_sched_last_done (const pm_sched_t *self)
+{
+    return self->last_done_ms ? self->last_done_ms : -1;
 }
 
 void

@@ -11,6 +11,7 @@
 #ifndef PM_SCHED_H_INCLUDED
 #define PM_SCHED_H_INCLUDED
 
+#include <stdint.h>
 #include <zmq.h>
 
 #include "pm_msg.h"
@@ -25,6 +26,10 @@ void pm_sched_destroy (pm_sched_t **self_p);
    SWEEP_GATHER) from a member.  Frames are taken over.                   */
 void pm_sched_handle (pm_sched_t *self, void *router, pm_session_t *session, const pm_msg_t *msg,
                       zmq_msg_t *frames, size_t nframes);
+/* When (pm_clock_ms) a chunk of this group's sweeps last came back done;
+   -1 if none has: a launcher's sign that the survivors of a lost rank
+   still make progress.                                                 */
+int64_t pm_sched_last_done (const pm_sched_t *self);
 /* A rank that left before the scheduler existed (no messages sent). */
 void pm_sched_mark_left (pm_sched_t *self, int rank);
 /* A member left or died: requeue its chunks; note it if it had work. */

@@ -45,7 +45,8 @@ s_usage (FILE *out)
              "                            names the Python that has ray)\n"
              "  -g, --group NAME          group name (default: unique per run)\n"
              "      --abort-timeout MS    after a rank fails, how long the others may take to\n"
-             "                            finish before they are terminated (default 10000)\n"
+             "                            finish before they are terminated (default 10000);\n"
+             "                            in a dynamic sweep, counted from the last rows done\n"
              "  -l, --log-level LEVEL     error|warn|info|debug|trace (default warn)\n"
              "  -h, --help                this text\n\n"
              "Exit status: 0 if every rank exited 0; else the first failing rank's status\n"
@@ -533,8 +534,23 @@ main (int argc, char **argv)
     }
     posix_spawnattr_destroy (&attr);
 
+    bool told_progress = false;
     while (running > 0) {
         int64_t now = pm_clock_ms ();
+        if (deadline >= 0 && now >= deadline && escalation == 0 && coordinator) {
+            /* A dynamic sweep carries on without a lost rank: the others
+               are given the abort timeout from their last finished chunk. */
+            int64_t last_done = pm_coord_actor_progress (coordinator, group);
+            if (last_done >= 0 && last_done + abort_timeout > now) {
+                if (!told_progress)
+                    pm_info ("PM4006", "the %d remaining rank(s) still finish sweep rows: "
+                                       "not terminating them while they do",
+                             running);
+                told_progress = true;
+                deadline = last_done + abort_timeout;
+                continue;
+            }
+        }
         if (deadline >= 0 && now >= deadline) {
             escalation++;
             if (escalation == 1) {
