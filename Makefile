@@ -4,7 +4,7 @@ ASAN_BUILD ?= build-asan
 NOMPI_BUILD ?= build-nompi
 JOBS       ?= $(shell nproc)
 
-.PHONY: all deps ray build build-asan build-nompi demo test test-ray bench bench-full clean
+.PHONY: all deps ray build build-asan build-nompi demo test test-ray bench bench-full bench-ray clean
 
 all: build
 
@@ -64,6 +64,14 @@ bench: build
 # The sweep benchmark at the issue's full size (100,000 rows of a 1 ms model; ~5 min).
 bench-full: build
 	./$(BUILD)/bin/pm-bench-sweep --full
+
+# RayIo next to Python Ray actors + ActorPool.map_unordered, on a private
+# local head (started and stopped here; never `ray stop`).
+bench-ray: RAY_TESTS = -DPM_REQUIRE_RAY=ON
+bench-ray: build
+	bash tests/ray-head.sh start $(BUILD)/bench-ray-head $(CURDIR)/.venv/bin
+	bash tests/with-ray-head.sh $(BUILD)/bench-ray-head ./$(BUILD)/bin/pm-bench-ray; \
+	  status=$$?; bash tests/ray-head.sh stop $(BUILD)/bench-ray-head; exit $$status
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(NOMPI_BUILD)

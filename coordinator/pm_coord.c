@@ -445,6 +445,11 @@ s_handle_status (pm_coord_t *self, const uint8_t *route, size_t route_size,
     /* Who answers: a peer can tell a restarted coordinator from the same one. */
     pm_msg_set (&reply, PM_KEY_PID, self->self_proc.pid);
     pm_msg_set (&reply, PM_KEY_STARTTIME, (int64_t) self->self_proc.starttime);
+    if (pm_msg_has (msg, PM_KEY_GROUP)) {
+        /* A launcher deciding whether a group's survivors still make progress. */
+        int64_t last_done = pm_coord_sweep_progress (self, msg->group);
+        pm_msg_set (&reply, PM_KEY_PROGRESS_MS, last_done >= 0 ? pm_clock_ms () - last_done : -1);
+    }
     if (!(pm_msg_get (msg, PM_KEY_FLAGS, 0) & PM_STATUS_DETAIL)) {
         s_reply (self, route, route_size, &reply);
         return;

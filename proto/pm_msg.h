@@ -83,7 +83,8 @@ typedef enum {
     PM_KEY_SLOTS = 30,
     PM_KEY_STREAM = 31,
     PM_KEY_SIGNAL = 32,
-    PM_KEY_MAX = 33
+    PM_KEY_PROGRESS_MS = 33,
+    PM_KEY_MAX = 34
 } pm_msg_key_t;
 
 /* HELLO flags */

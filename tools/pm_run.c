@@ -47,6 +47,7 @@ s_usage (FILE *out)
              "      --abort-timeout MS    after a rank fails, how long the others may take to\n"
              "                            finish before they are terminated (default 10000);\n"
              "                            in a dynamic sweep, counted from the last rows done\n"
+             "                            (as the coordinator, or pmd, reports them)\n"
              "  -l, --log-level LEVEL     error|warn|info|debug|trace (default warn)\n"
              "  -h, --help                this text\n\n"
              "Exit status: 0 if every rank exited 0; else the first failing rank's status\n"
@@ -118,6 +119,59 @@ s_signal_all (s_rank_t *ranks, int n, int sig)
             kill (-ranks[r].pid, sig);
 }
 
+/* After a failure, the others get abort_timeout from their group's last
+   finished sweep chunk (last_done, pm_clock_ms; -1: none), not from the
+   failure: a dynamic sweep goes on without a lost rank.  True (and the
+   deadline moved) while that is still ahead.                           */
+static bool
+s_still_progressing (int64_t last_done, int64_t abort_timeout, int running, int64_t *deadline,
+                     bool *told)
+{
+    if (last_done < 0 || last_done + abort_timeout <= pm_clock_ms ())
+        return false;
+    if (!*told)
+        pm_info ("PM4006", "the %d remaining rank(s) still finish sweep rows: not terminating "
+                           "them while they do",
+                 running);
+    *told = true;
+    *deadline = last_done + abort_timeout;
+    return true;
+}
+
+/* When the pmd at endpoint last saw a chunk of group's sweeps come back
+   done, on our clock; -1 if never, or if it does not answer within 1 s. */
+static int64_t
+s_pmd_progress (const char *endpoint, const char *group)
+{
+    pm_zsys_ready ();
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return -1;
+    int64_t last_done = -1;
+    void *handle = zsock_resolve (dealer);
+    zsock_set_linger (dealer, 0);
+    pm_msg_t ask;
+    pm_msg_init (&ask, PM_MSG_STATUS, 0);
+    pm_msg_set_str (&ask, PM_KEY_GROUP, group);
+    zmq_pollitem_t item = {handle, 0, ZMQ_POLLIN, 0};
+    if (zmq_connect (handle, endpoint) == 0 && pm_msg_send (handle, NULL, 0, &ask, NULL, 0, 0) == 0
+        && zmq_poll (&item, 1, 1000) == 1) {
+        int64_t now = pm_clock_ms ();
+        zmsg_t *raw = zmsg_recv (dealer);
+        zframe_t *header = raw ? zmsg_first (raw) : NULL;
+        pm_msg_t reply;
+        char why[160];
+        if (header
+            && pm_msg_decode (&reply, zframe_data (header), zframe_size (header), why, sizeof why)
+                   == 0
+            && reply.type == PM_MSG_STATUS_REPLY && pm_msg_get (&reply, PM_KEY_PROGRESS_MS, -1) >= 0)
+            last_done = now - pm_msg_get (&reply, PM_KEY_PROGRESS_MS, -1);
+        zmsg_destroy (&raw);
+    }
+    zsock_destroy (&dealer);
+    return last_done;
+}
+
 /* pm-run --connect: pmd places the ranks on pm-workers, which stream
    their output and exit statuses back through it.                      */
 static int
@@ -168,8 +222,13 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
     int64_t deadline = pm_clock_ms () + 30000; /* for the placement answer */
     int64_t last_heard = pm_clock_ms (), next_ping = last_heard + 1000;
     int64_t pmd_pid = 0, pmd_start = 0; /* who placed the ranks */
+    int64_t last_done = -1; /* when pmd last saw the group's sweep finish a chunk (our clock) */
+    bool told_progress = false;
     while (left > 0 && status && done) {
         int64_t now = pm_clock_ms ();
+        if (deadline >= 0 && now >= deadline && placed && first_failure && escalation == 0
+            && s_still_progressing (last_done, abort_timeout, left, &deadline, &told_progress))
+            continue;
         if (deadline >= 0 && now >= deadline) {
             if (!placed) {
                 fprintf (stderr, "pm-run: no answer from %s within 30 s\n", endpoint);
@@ -190,6 +249,7 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
             /* pmd's liveness: any answer will do. */
             pm_msg_t ping;
             pm_msg_init (&ping, PM_MSG_STATUS, 0);
+            pm_msg_set_str (&ping, PM_KEY_GROUP, group); /* and the sweep's progress */
             pm_msg_send (handle, NULL, 0, &ping, NULL, 0, ZMQ_DONTWAIT);
             next_ping = now + 1000;
         }
@@ -252,6 +312,10 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
             first_failure = first_failure ? first_failure : 1;
             zmsg_destroy (&raw);
             break;
+        } else if (msg.type == PM_MSG_STATUS_REPLY && placed) {
+            int64_t ago = pm_msg_get (&msg, PM_KEY_PROGRESS_MS, -1);
+            if (ago >= 0)
+                last_done = last_heard - ago;
         } else if (msg.type == PM_MSG_OUTPUT && rank >= 0 && rank < n) {
             zframe_t *data = zmsg_first (raw);
             if (data) {
@@ -537,20 +601,11 @@ main (int argc, char **argv)
     bool told_progress = false;
     while (running > 0) {
         int64_t now = pm_clock_ms ();
-        if (deadline >= 0 && now >= deadline && escalation == 0 && coordinator) {
-            /* A dynamic sweep carries on without a lost rank: the others
-               are given the abort timeout from their last finished chunk. */
-            int64_t last_done = pm_coord_actor_progress (coordinator, group);
-            if (last_done >= 0 && last_done + abort_timeout > now) {
-                if (!told_progress)
-                    pm_info ("PM4006", "the %d remaining rank(s) still finish sweep rows: "
-                                       "not terminating them while they do",
-                             running);
-                told_progress = true;
-                deadline = last_done + abort_timeout;
-                continue;
-            }
-        }
+        if (deadline >= 0 && now >= deadline && escalation == 0
+            && s_still_progressing (coordinator ? pm_coord_actor_progress (coordinator, group)
+                                                : s_pmd_progress (endpoint, group),
+                                    abort_timeout, running, &deadline, &told_progress))
+            continue;
         if (deadline >= 0 && now >= deadline) {
             escalation++;
             if (escalation == 1) {
