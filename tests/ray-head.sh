@@ -11,34 +11,49 @@
 #                                            head and everything it started
 #   ray-head.sh leftovers STATE_DIR RANK_DIR list such processes (exit 1 if there are any)
 #
-# Every process of this head (ray's own, its workers, and the ranks the workers
-# start) inherits PM_RAY_HEAD_MARK in its environment: that is how "ours" is
-# told apart from anything else on the machine, and `ray stop` (machine-wide)
-# is never used.
+# "Ours" is told apart from anything else on the machine in two ways, and
+# `ray stop` (machine-wide) is never used: the head starts in a session of its
+# own, whose id is kept (Ray's daemons and agents stay in it), and every
+# process it starts inherits PM_RAY_HEAD_MARK in its environment (workers and
+# the ranks they start, which may leave the session; a process that rewrites
+# its title can lose the mark, so both are needed).
 set -uo pipefail
 cmd=${1:-} state=${2:-}
 [[ -n $cmd && -n $state ]] || { echo "usage: ray-head.sh start|stop|leftovers STATE_DIR ..." >&2; exit 2; }
 fail () { echo "ray-head: FAIL: $*" >&2; exit 1; }
 
-# pids of the live processes whose environment carries our mark (never this
-# script or its callers)
+# stat_field PID N: field N (4 ppid, 6 session) of /proc/PID/stat; the
+# command name in field 2 may hold spaces, so count from its closing ")".
+stat_field () {
+  local line fields
+  read -r line 2>/dev/null <"/proc/$1/stat" || { echo 0; return; }
+  read -r -a fields <<<"${line##*) }" # fields[0] is field 3, the state
+  echo "${fields[$2 - 3]:-0}"
+}
+
+# pids of the live processes of our head: in its session, or with our mark in
+# their environment (never this script or its callers)
 marked () {
-  local mark=$1 pid p
+  local mark=$1 sid=$2 pid p
   local -A ours=()
-  for ((p = BASHPID; p > 1; p = $(awk '{print $4}' "/proc/$p/stat" 2>/dev/null || echo 1))); do
+  for ((p = BASHPID; p > 1; p = $(stat_field $p 4))); do
     ours[$p]=1
   done
   for pid in /proc/[0-9]*; do
     pid=${pid#/proc/}
     [[ -n ${ours[$pid]:-} ]] && continue
-    { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PM_RAY_HEAD_MARK=$mark" && echo "$pid"
+    if [[ -n $sid ]] && (($(stat_field "$pid" 6) == sid)); then
+      echo "$pid"
+    elif { tr '\0' '\n' <"/proc/$pid/environ"; } 2>/dev/null | grep -qx "PM_RAY_HEAD_MARK=$mark"; then
+      echo "$pid"
+    fi
   done
 }
 
 # marked processes that are ranks (their executable lies under RANK_DIR) or RankHost actors
 leftovers () {
-  local mark=$1 dir=$2 pid exe title found=1
-  for pid in $(marked "$mark"); do
+  local mark=$1 sid=$2 dir=$3 pid exe title found=1
+  for pid in $(marked "$mark" "$sid"); do
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || continue
     title=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)
     if [[ $exe == "$dir"/* || $title == ray::RankHost* ]]; then
@@ -66,8 +81,8 @@ s = [socket.socket() for _ in range(3)]
 for x in s: x.bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])') || fail "no free ports"
   export PM_RAY_HEAD_MARK=$mark RAY_AUTH_MODE=token RAY_AUTH_TOKEN=$token
-  # setsid: the head's processes form one process group that stop kills.
-  setsid "$bin/ray" start --head --node-ip-address 127.0.0.1 --port 0 --num-cpus 8 \
+  # setsid: the head gets a session of its own; bash records its id ($$).
+  setsid bash -c 'echo $$ >"$0/sid" && exec "$@"' "$state" "$bin/ray" start --head --node-ip-address 127.0.0.1 --port 0 --num-cpus 8 \
     --object-store-memory 100000000 --disable-usage-stats --temp-dir "$tmp/ray" \
     --include-dashboard true --dashboard-host 127.0.0.1 --dashboard-port "$dash" \
     --ray-client-server-port "$client" --dashboard-agent-listen-port "$agent" \
@@ -91,28 +106,29 @@ print(*[x.getsockname()[1] for x in s])') || fail "no free ports"
 stop)
   [[ -s $state/tmp ]] || exit 0 # never started
   tmp=$(cat "$state/tmp") mark=$(basename "$(cat "$state/tmp")") status=0
+  sid=$(cat "$state/sid" 2>/dev/null)
   if [[ -n ${3:-} ]]; then
     # The tests are over: no rank and no actor of ours may still be running.
-    for _ in $(seq 100); do leftovers "$mark" "$3" >/dev/null || break; sleep 0.1; done
-    if leftovers "$mark" "$3" >"$state/leftovers"; then
+    for _ in $(seq 100); do leftovers "$mark" "$sid" "$3" >/dev/null || break; sleep 0.1; done
+    if leftovers "$mark" "$sid" "$3" >"$state/leftovers"; then
       echo "ray-head: FAIL: left behind after the Ray tests:" >&2
       cat "$state/leftovers" >&2
       status=1
     fi
   fi
   for _ in $(seq 200); do
-    pids=$(marked "$mark")
+    pids=$(marked "$mark" "$sid")
     [[ -z $pids ]] && break
     kill -9 $pids 2>/dev/null
     sleep 0.1
   done
-  [[ -z $(marked "$mark") ]] || { status=1; echo "ray-head: FAIL: processes survive SIGKILL" >&2; }
+  [[ -z $(marked "$mark" "$sid") ]] || { status=1; echo "ray-head: FAIL: processes survive SIGKILL" >&2; }
   rm -rf "$tmp"
   exit $status
   ;;
 leftovers)
   [[ -s $state/tmp ]] || fail "no head state in $state"
-  leftovers "$(basename "$(cat "$state/tmp")")" "${3:?RANK_DIR}"
+  leftovers "$(basename "$(cat "$state/tmp")")" "$(cat "$state/sid" 2>/dev/null)" "${3:?RANK_DIR}"
   ;;
 *) fail "unknown command $cmd" ;;
 esac
