@@ -6,6 +6,7 @@
     runs this same program with the rank environment, as pm-run does.      */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
 #include <spawn.h>
@@ -180,7 +181,7 @@ pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size)
 
 int
 pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
-              const char *group, const char *cwd, int64_t abort_timeout_ms,
+              const char *group, const char *cwd, int64_t abort_timeout_ms, int exit_fd,
               char *const program[], pid_t *pid)
 {
     size_t nprog = 0;
@@ -188,15 +189,22 @@ pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *end
         nprog++;
     char size_text[32];
     snprintf (size_text, sizeof size_text, "%d", size);
-    char **argv = calloc (nprog + 20, sizeof *argv);
+    /* At most 23 words before the program (pm-ray-job's 5, the launcher's 18) and NULL. */
+    char **argv = calloc (nprog + 24, sizeof *argv);
     if (!argv)
         return ENOMEM;
     size_t k = 0;
-    char submitter[4096];
-    if (pm_ray_jobs_url ()) { /* pm-ray-job stands in for the launcher here */
+    char submitter[4096], exit_text[16];
+    snprintf (exit_text, sizeof exit_text, "%d", exit_fd);
+    bool jobs = pm_ray_jobs_url () != NULL;
+    if (jobs) { /* pm-ray-job stands in for the launcher here */
         s_submitter (submitter, sizeof submitter);
         argv[k++] = submitter;
         argv[k++] = "run";
+        if (exit_fd >= 0) { /* it passes on the launcher's exit lines from the log */
+            argv[k++] = "--exit-fd";
+            argv[k++] = exit_text;
+        }
         argv[k++] = "--";
     }
     argv[k++] = (char *) pm_ray_python ();
@@ -217,14 +225,38 @@ pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *end
         argv[k++] = "--abort-timeout";
         argv[k++] = abort_text;
     }
+    if (exit_fd >= 0 && jobs)
+        argv[k++] = "--exit-lines";
+    else if (exit_fd >= 0) {
+        argv[k++] = "--exit-fd";
+        argv[k++] = exit_text;
+    }
     argv[k++] = "--";
     for (size_t i = 0; i < nprog; i++)
         argv[k++] = program[i];
     argv[k] = NULL;
+    /* The exit pipe is close-on-exec; dup2 onto itself clears that in the child. */
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init (&actions);
+    if (exit_fd >= 0)
+        posix_spawn_file_actions_adddup2 (&actions, exit_fd, exit_fd);
     /* posix_spawn is fork+exec in one step: no ZeroMQ context crosses it. */
-    int rc = posix_spawnp (pid, argv[0], NULL, NULL, argv, environ);
+    int rc = posix_spawnp (pid, argv[0], &actions, NULL, argv, environ);
+    posix_spawn_file_actions_destroy (&actions);
     free (argv);
     return rc;
+}
+
+void
+pm_ray_hand_exit_pipe (zactor_t *coordinator, const char *group, int size, int exit_pipe[2],
+                       bool spawned)
+{
+    if (exit_pipe[1] >= 0)
+        close (exit_pipe[1]); /* the launcher has its copy */
+    if (exit_pipe[0] >= 0 && spawned && coordinator)
+        pm_coord_actor_exits (coordinator, group, size, exit_pipe[0]);
+    else if (exit_pipe[0] >= 0)
+        close (exit_pipe[0]);
 }
 
 int
@@ -267,10 +299,15 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
     snprintf (ranks, sizeof ranks, "1..%d", pm->size - 1);
     pid_t pid;
     /* No abort timeout: rank 0 (this process) decides when to give up. */
+    /* The launcher tells our coordinator of every rank that ends. */
+    int exit_pipe[2] = {-1, -1};
+    if (pm->coordinator && pipe2 (exit_pipe, O_CLOEXEC) != 0)
+        exit_pipe[0] = exit_pipe[1] = -1;
     int rc = own[0] ? pm_ray_spawn (launcher, ranks, pm->size, first_endpoint, pm->group, cwd,
-                                    -1, own, &pid)
+                                    -1, exit_pipe[1], own, &pid)
                     : ENOMEM;
     s_free_argv (own);
+    pm_ray_hand_exit_pipe (pm->coordinator, pm->group, pm->size, exit_pipe, rc == 0);
     if (rc != 0)
         return pm_fail (pm, PM_ESYS, "RayIo: cannot start %s: %s", launcher, strerror (rc));
     pm->children = calloc (1, sizeof *pm->children);

@@ -1,9 +1,12 @@
 /*  pm_ray.h — the RayIo backend's launch (pm_ray.c).  */
 #ifndef PM_RAY_H_INCLUDED
 #define PM_RAY_H_INCLUDED
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <czmq.h>
+
 #include "pm_manager_internal.h"
 /* Checks Ray is installed, embeds the coordinator on tcp (unless endpoint
    names a pmd), and starts the launcher for ranks 1..size-1.  The endpoint
@@ -21,8 +24,16 @@ const char *pm_ray_jobs_url (void);
 int pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_size);
 /* Starts the launcher (through pm-ray-job for the Jobs API) for ranks
    ("A..B") of a group of size; after a rank fails, the launcher stops the
-   others abort_timeout_ms later (-1: it waits for them).  0 or errno. */
+   others abort_timeout_ms later (-1: it waits for them).  exit_fd >= 0:
+   the launcher writes "exit RANK STATUS" there as each rank ends.  0 or
+   errno.                                                                */
 int pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
-                  const char *group, const char *cwd, int64_t abort_timeout_ms,
+                  const char *group, const char *cwd, int64_t abort_timeout_ms, int exit_fd,
                   char *const program[], pid_t *pid);
+/* After pm_ray_spawn with exit_fd = exit_pipe[1] (a close-on-exec pipe, or
+   -1s): closes the write end, and hands the read end to the coordinator
+   (if the launcher started and there is one), which then learns of every
+   rank that ends, as from pm-run: "exit RANK STATUS" lines.            */
+void pm_ray_hand_exit_pipe (zactor_t *coordinator, const char *group, int size, int exit_pipe[2],
+                            bool spawned);
 #endif

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -33,13 +34,17 @@
 #define FRAMES_MAX (2 + PM_DATA_FRAMES_MAX) /* route + header + data */
 
 /* A pidfd being watched: a joined session's process, or a process that a
-   launcher announced before it registered.                                */
+   launcher announced before it registered.  Or a launcher's exit pipe,
+   which says "exit RANK STATUS" when one of its ranks ends.              */
 typedef struct pm_watch {
     int fd;
     char group[PM_GROUP_MAX + 1];
     int size, rank, pid;
     struct pm_watch *prev, *next; /* in the orphan list while no session owns it */
     bool orphan;
+    bool exit_pipe;               /* the fd is a launcher's exit pipe */
+    char line[64];                /* exit pipe: the unfinished line so far */
+    size_t line_len;
 } pm_watch_t;
 
 struct pm_coord {
@@ -673,9 +678,61 @@ s_confirm_exits (pm_coord_t *self, int64_t now)
     }
 }
 
+/* A launcher's line "exit RANK STATUS": a rank that ended non-zero is lost,
+   as pm-run reports its own; before it joined, that spares the others the
+   join timeout.                                                          */
+static void
+s_exit_line (pm_coord_t *self, const pm_watch_t *watch, const char *line)
+{
+    int rank, status, used = 0;
+    if (sscanf (line, "exit %d %d%n", &rank, &status, &used) != 2 || line[used] != '\0'
+        || rank < 0 || rank >= watch->size) {
+        pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
+                 watch->group);
+        return;
+    }
+    if (status == 0)
+        return;
+    char how[64];
+    snprintf (how, sizeof how, "exited with status %d (its launcher says)", status);
+    pm_coord_rank_lost (self, watch->group, watch->size, rank, how);
+}
+
+static void
+s_handle_exit_pipe (pm_coord_t *self, pm_watch_t *watch)
+{
+    char chunk[512];
+    ssize_t got = read (watch->fd, chunk, sizeof chunk);
+    if (got < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (got <= 0) { /* the launcher is gone (or closed it) */
+        s_watch_destroy (self, &watch);
+        return;
+    }
+    for (ssize_t i = 0; i < got; i++) {
+        if (chunk[i] != '\n') {
+            if (watch->line_len < sizeof watch->line - 1)
+                watch->line[watch->line_len] = chunk[i];
+            watch->line_len++; /* past the buffer: malformed when it ends */
+            continue;
+        }
+        if (watch->line_len < sizeof watch->line) {
+            watch->line[watch->line_len] = '\0';
+            s_exit_line (self, watch, watch->line);
+        } else
+            pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
+                     watch->group);
+        watch->line_len = 0;
+    }
+}
+
 static void
 s_handle_watch (pm_coord_t *self, pm_watch_t *watch)
 {
+    if (watch->exit_pipe) {
+        s_handle_exit_pipe (self, watch);
+        return;
+    }
     pm_group_t *group = zhashx_lookup (self->groups, watch->group);
     pm_session_t *session = group ? pm_group_member (group, watch->rank) : NULL;
     if (session && session->proc.pid == watch->pid) {
@@ -878,6 +935,10 @@ pm_coord_destroy (pm_coord_t **self_p)
         pm_watch_t *watch = self->orphans;
         s_watch_destroy (self, &watch);
     }
+    /* What no session or orphan list holds: launchers' exit pipes. */
+    for (size_t fd = 0; fd < self->watch_table_size; fd++)
+        if (self->watch_by_fd[fd])
+            s_watch_destroy (self, &self->watch_by_fd[fd]);
     if (self->groups) {
         for (pm_group_t *g = zhashx_first (self->groups); g; g = zhashx_next (self->groups))
             pm_group_destroy (&g);
@@ -931,6 +992,21 @@ pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int
     if (!watch)
         return PM_ESYS;
     s_orphan_add (self, watch);
+    return 0;
+}
+
+int
+pm_coord_watch_exits (pm_coord_t *self, const char *group, int size, int fd)
+{
+    int flags = fcntl (fd, F_GETFL);
+    if (size < 1 || flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        close (fd);
+        return PM_EINVAL;
+    }
+    pm_watch_t *watch = s_watch_new (self, fd, group, size, -1, 0);
+    if (!watch)
+        return PM_ESYS;
+    watch->exit_pipe = true;
     return 0;
 }
 

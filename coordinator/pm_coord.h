@@ -45,6 +45,10 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
 /* Declare a rank dead (e.g. its launcher saw it exit); how completes
    "rank R of group G ...", e.g. "was killed by signal 9".              */
+/* Reads a launcher's exit pipe fd (taken over): lines "exit RANK STATUS",
+   one per rank that ended; a non-zero status makes the rank lost, as
+   pm_coord_rank_lost does.  0 or a PM_E* code.                          */
+int pm_coord_watch_exits (pm_coord_t *self, const char *group, int size, int fd);
 /* When (pm_clock_ms) a chunk of the group's dynamic sweeps last came back
    done; -1 if none has or there is no such group.                       */
 int64_t pm_coord_sweep_progress (const pm_coord_t *self, const char *group);

@@ -1,11 +1,13 @@
 /*  pm_coord_actor.c — the coordinator loop in a CZMQ actor thread.
     Pipe commands: $TERM; WATCH group size rank pid; LOST group size rank how;
-    PROGRESS group, answered with pm_coord_sweep_progress as text.         */
+    EXITS group size fd (a launcher's exit pipe, taken over); PROGRESS group,
+    answered with pm_coord_sweep_progress as text.                         */
 #include "pm_coord_actor.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pm_log.h"
 #include "pm_zsys.h"
@@ -35,6 +37,15 @@ s_handle_pipe (pm_coord_t *coord, void *arg)
         zstr_free (&size);
         zstr_free (&rank);
         zstr_free (&pid);
+    } else if (streq (command, "EXITS")) {
+        char *group = zmsg_popstr (msg), *size = zmsg_popstr (msg), *fd = zmsg_popstr (msg);
+        if (group && size && fd)
+            pm_coord_watch_exits (coord, group, atoi (size), atoi (fd));
+        else if (fd)
+            close (atoi (fd));
+        zstr_free (&group);
+        zstr_free (&size);
+        zstr_free (&fd);
     } else if (streq (command, "PROGRESS")) {
         char *group = zmsg_popstr (msg);
         zstr_sendf (pipe, "%lld",
@@ -131,4 +142,13 @@ pm_coord_actor_progress (zactor_t *actor, const char *group)
     int64_t last = answer ? strtoll (answer, NULL, 10) : -1;
     zstr_free (&answer);
     return last;
+}
+
+void
+pm_coord_actor_exits (zactor_t *actor, const char *group, int size, int fd)
+{
+    char size_text[16], fd_text[16];
+    snprintf (size_text, sizeof size_text, "%d", size);
+    snprintf (fd_text, sizeof fd_text, "%d", fd);
+    zstr_sendx (actor, "EXITS", group, size_text, fd_text, NULL);
 }

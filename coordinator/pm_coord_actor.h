@@ -13,6 +13,9 @@ zactor_t *pm_coord_actor_new (const pm_coord_config_t *config, char *first_endpo
                               size_t endpoint_size, char *err, size_t err_size);
 /* Ask the coordinator to watch a local process that is (or will be) a rank. */
 void pm_coord_actor_watch (zactor_t *actor, const char *group, int size, int rank, int pid);
+/* Hand the coordinator a launcher's exit pipe (the read end, taken over):
+   "exit RANK STATUS" lines, a non-zero status making that rank lost.    */
+void pm_coord_actor_exits (zactor_t *actor, const char *group, int size, int fd);
 /* When (pm_clock_ms) a chunk of group's dynamic sweeps last came back
    done; -1 if none has.                                                 */
 int64_t pm_coord_actor_progress (zactor_t *actor, const char *group);

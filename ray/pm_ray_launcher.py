@@ -2,8 +2,8 @@
 """pm-ray: start ranks of a pm program as processes hosted by Ray actors (the RayIo backend).
 
     pm_ray_launcher.py --ranks 1..N-1 --size N --endpoint tcp://HOST:PORT --group G
-                       [--address RAY_ADDRESS] [--cwd DIR] [--abort-timeout S] [--verbose]
-                       -- PROGRAM ARGS...
+                       [--address RAY_ADDRESS] [--cwd DIR] [--abort-timeout S]
+                       [--exit-fd FD | --exit-lines] [--verbose] -- PROGRAM ARGS...
 
 Rank 0 is the caller (the C program, which runs or reaches the coordinator). Each other rank
 gets a {"CPU": 1} bundle of a SPREAD placement group and an actor in it; the actor runs
@@ -69,6 +69,19 @@ def reachable(address):
         return False
 
 
+def report_exit(args, rank, status):
+    """Tells the coordinator (through libpm or pm-run, or pm-ray-job) that a rank ended, so that
+    one that failed before it registered does not leave the others waiting for the join
+    timeout."""
+    try:
+        if args.exit_fd is not None:
+            os.write(args.exit_fd, f"exit {rank} {status}\n".encode())
+        elif args.exit_lines:
+            print(f"PM_RAY_EXIT exit {rank} {status}", file=sys.stderr, flush=True)
+    except OSError:
+        pass  # the reader is gone: nobody to tell
+
+
 def parse_ranks(text, size):
     ranks = []
     for part in text.split(","):
@@ -89,6 +102,11 @@ def parse_args(argv):
     p.add_argument("--cwd", default=os.getcwd(), help="ranks' working directory (default: ours)")
     p.add_argument("--abort-timeout", type=float, default=None, metavar="S",
                    help="after a rank fails, stop the others S seconds later (default: wait)")
+    p.add_argument("--exit-fd", type=int, metavar="FD",
+                   help='write "exit RANK STATUS" to FD as each rank ends (for the coordinator)')
+    p.add_argument("--exit-lines", action="store_true",
+                   help='print "PM_RAY_EXIT RANK STATUS" on stderr instead (pm-ray-job passes '
+                        'them on from the job\'s log)')
     p.add_argument("--verbose", action="store_true", help="timings on stderr")
     p.add_argument("program", nargs=argparse.REMAINDER, help="-- PROGRAM ARGS...")
     a = p.parse_args(argv)
@@ -212,6 +230,7 @@ def main(argv):
                     status = 1
                 if status < 0:
                     status = 128 - status
+                report_exit(args, rank, status)
                 if status and not code:
                     code = status
                     if args.abort_timeout is not None:

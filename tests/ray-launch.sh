@@ -38,6 +38,18 @@ no_leftovers () {
   fail "rank processes or actors left behind: $2"
 }
 
+# early_exit_fails_fast [VAR=VALUE...]: rank 2 exits 3 before it joins; the
+# launcher tells the coordinator, so ranks 0 and 1 fail at once instead of
+# at the join timeout (600 s here: the run's 60 s deadline would catch it).
+early_exit_fails_fast () {
+  env "$@" PM_JOIN_TIMEOUT_MS=600000 timeout 60 "$pmrun" -n 3 --backend ray -- \
+    sh -c "[ \$PM_RANK = 2 ] && exit 3; exec $conf MultiProcessing 3" >"$tmp/early" 2>&1
+  local status=$?
+  ((status == 3)) || { cat "$tmp/early"; fail "a rank exiting before it joined: pm-run exit $status, expected 3 ($*)"; }
+  grep -q "rank 2 of group .* exited with status 3 (its launcher says)" "$tmp/early" \
+    || { cat "$tmp/early"; fail "the others did not learn of rank 2's exit from the launcher ($*)"; }
+}
+
 # hold_then SIGNAL [STATUS]: pm-run -n 2 --backend ray of ranks that wait;
 # once both run, pm-run gets SIGNAL; it must exit with STATUS (if given),
 # and the ranks must be gone soon after.
@@ -113,6 +125,7 @@ pm-run)
     || { cat "$tmp/abort"; fail "the launcher did not say why it stopped the ranks"; }
   for _ in $(seq 300); do pgrep -f "^$hold\$" >/dev/null || break; sleep 0.1; done
   if pgrep -fa "^$hold\$"; then fail "ranks still running after the abort timeout"; fi
+  early_exit_fails_fast
   # the coordinator dies (pm-run SIGKILLed): the launcher follows its parent,
   # and the actors and the ranks go with it
   hold_then KILL
@@ -150,6 +163,7 @@ jobs)
     timeout 60 "$pmrun" -n 2 --backend ray -- sh -c 'echo "env:$PM_X_TEST:$MY_TEST_VAR:$OTHER_TEST_VAR:"' \
     >"$tmp/env" 2>&1 || { cat "$tmp/env"; fail "pm-run --backend ray of sh through the Jobs API"; }
   (($(grep -c "env:pm:mine::" "$tmp/env") == 2)) || { cat "$tmp/env"; fail "the ranks' environment through the Jobs API"; }
+  early_exit_fails_fast PM_RAY_JOBS_URL="$url"
   # the entrypoint's output, exactly: Ray's own log lines left out, even an
   # unfinished last line kept (Ray may write its "Running entrypoint" after it)
   for _ in 1 2 3; do

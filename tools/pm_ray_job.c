@@ -6,6 +6,7 @@
     so the coordinator's watch on it, the signals and the exit status work as
     for a launcher started directly.  The other commands are for operators. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +29,9 @@ extern char **environ;
 #define EXIT_NO_CLUSTER 3
 
 static volatile sig_atomic_t s_signal = 0;
+/* run --exit-fd: where the launcher's "PM_RAY_EXIT ..." log lines go (-1: printed) */
+static int s_exit_fd = -1;
+#define EXIT_MARK "PM_RAY_EXIT "
 
 static void
 s_on_signal (int signum)
@@ -43,10 +47,12 @@ s_usage (FILE *out, int code)
              "usage: pm-ray-job [--address URL] COMMAND ...\n"
              "Ray jobs through the cluster's Jobs REST API (the dashboard).\n\n"
              "commands:\n"
-             "  run [--id ID] -- PROGRAM ARGS...\n"
+             "  run [--id ID] [--exit-fd FD] -- PROGRAM ARGS...\n"
              "        submit PROGRAM as a job, print its logs as they come, and exit with its\n"
              "        exit status; SIGINT, SIGTERM or the end of our parent stops the job\n"
-             "        (exit 130, 143, 129); 3 when the job cannot be submitted\n"
+             "        (exit 130, 143, 129); 3 when the job cannot be submitted; log lines\n"
+             "        'PM_RAY_EXIT exit RANK STATUS' go to FD instead (the launcher's\n"
+             "        --exit-lines, for the coordinator)\n"
              "  submit [--id ID] -- PROGRAM ARGS...   submit, print the job id, return\n"
              "  status ID      print the job's status (and exit code, message)\n"
              "  stop ID        stop the job (exit 1 if it was not running)\n"
@@ -202,6 +208,13 @@ s_print_new_logs (pm_ray_jobs_t *jobs, const char *id, size_t *printed, bool fin
         size_t own = s_own_part (line, line_len, id);
         if (own > line_len) /* all of it, and its newline if it has one */
             own = line_len + (eol ? 1 : 0);
+        size_t mark = strlen (EXIT_MARK);
+        if (s_exit_fd >= 0 && eol && line_len > mark && memcmp (line, EXIT_MARK, mark) == 0) {
+            /* The launcher's word on a rank's end: for the coordinator, not for people. */
+            if (write (s_exit_fd, line + mark, line_len + 1 - mark) < 0)
+                s_exit_fd = -1; /* nobody reads it any more */
+            own = 0;
+        }
         fwrite (line, 1, own, stdout);
         *printed += line_len + (eol ? 1 : 0);
     }
@@ -233,6 +246,7 @@ s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
     sigaction (SIGINT, &action, NULL);
     sigaction (SIGTERM, &action, NULL);
     sigaction (SIGHUP, &action, NULL);
+    signal (SIGPIPE, SIG_IGN); /* the exit pipe's reader may go first */
     if (getppid () != parent)
         s_signal = SIGHUP;
     if (s_signal)
@@ -291,8 +305,10 @@ int
 main (int argc, char **argv)
 {
     const char *address = NULL, *id_arg = NULL;
+    enum { OPT_EXIT_FD = 256 };
     static const struct option options[] = {{"address", required_argument, NULL, 'a'},
                                             {"id", required_argument, NULL, 'i'},
+                                            {"exit-fd", required_argument, NULL, OPT_EXIT_FD},
                                             {"help", no_argument, NULL, 'h'},
                                             {NULL, 0, NULL, 0}};
     int c;
@@ -326,7 +342,17 @@ main (int argc, char **argv)
         while ((c = getopt_long (sub_argc, sub_argv, "+i:h", options, NULL)) != -1) {
             if (c == 'i')
                 id_arg = optarg;
-            else if (c == 'h')
+            else if (c == OPT_EXIT_FD) {
+                char *end;
+                long fd = strtol (optarg, &end, 10);
+                if (*end || end == optarg || fd < 0 || fd > 65535 || fcntl ((int) fd, F_GETFD) < 0) {
+                    fprintf (stderr, "pm-ray-job: --exit-fd needs an open file descriptor, got "
+                                     "'%s'\n",
+                             optarg);
+                    return EXIT_USAGE;
+                }
+                s_exit_fd = (int) fd;
+            } else if (c == 'h')
                 return s_usage (stdout, 0);
             else
                 return s_usage (stderr, EXIT_USAGE);

@@ -3,6 +3,7 @@
     coordinator is embedded here unless --endpoint (or PM_ENDPOINT) names a
     pmd.  Exits 0 if every rank did, else with the first failure's code.  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -399,8 +400,12 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, &old);
     pid_t pid;
-    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, abort_timeout, program,
-                           &pid);
+    int exit_pipe[2] = {-1, -1}; /* the launcher tells our coordinator of every rank's end */
+    if (coordinator && pipe2 (exit_pipe, O_CLOEXEC) != 0)
+        exit_pipe[0] = exit_pipe[1] = -1;
+    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, abort_timeout, exit_pipe[1],
+                           program, &pid);
+    pm_ray_hand_exit_pipe (coordinator, group, n, exit_pipe, rc == 0);
     sigprocmask (SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         fprintf (stderr, "pm-run: cannot start the Ray launcher: %s\n", strerror (rc));
