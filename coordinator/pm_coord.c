@@ -681,12 +681,19 @@ s_confirm_exits (pm_coord_t *self, int64_t now)
 /* A launcher's line "exit RANK STATUS": a rank that ended non-zero is lost,
    as pm-run reports its own; before it joined, that spares the others the
    join timeout.                                                          */
+bool
+pm_coord_parse_exit_line (const char *line, int size, int *rank, int *status)
+{
+    int used = 0;
+    return sscanf (line, "exit %d %d%n", rank, status, &used) == 2 && line[used] == '\0'
+           && *rank >= 0 && *rank < size;
+}
+
 static void
 s_exit_line (pm_coord_t *self, const pm_watch_t *watch, const char *line)
 {
-    int rank, status, used = 0;
-    if (sscanf (line, "exit %d %d%n", &rank, &status, &used) != 2 || line[used] != '\0'
-        || rank < 0 || rank >= watch->size) {
+    int rank, status;
+    if (!pm_coord_parse_exit_line (line, watch->size, &rank, &status)) {
         pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
                  watch->group);
         return;

@@ -45,6 +45,9 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
 /* Declare a rank dead (e.g. its launcher saw it exit); how completes
    "rank R of group G ...", e.g. "was killed by signal 9".              */
+/* A launcher's exit line "exit RANK STATUS" (without its newline), for a
+   group of size: true with rank and status set, false if malformed.   */
+bool pm_coord_parse_exit_line (const char *line, int size, int *rank, int *status);
 /* Reads a launcher's exit pipe fd (taken over): lines "exit RANK STATUS",
    one per rank that ended; a non-zero status makes the rank lost, as
    pm_coord_rank_lost does.  0 or a PM_E* code.                          */

@@ -39,14 +39,15 @@ no_leftovers () {
 }
 
 # early_exit_fails_fast [VAR=VALUE...]: rank 2 exits 3 before it joins; the
-# launcher tells the coordinator, so ranks 0 and 1 fail at once instead of
-# at the join timeout (600 s here: the run's 60 s deadline would catch it).
+# launcher tells pm-run, which tells its coordinator, so ranks 0 and 1 fail
+# at once instead of at the join timeout (600 s here: the run's 60 s
+# deadline would catch it).
 early_exit_fails_fast () {
   env "$@" PM_JOIN_TIMEOUT_MS=600000 timeout 60 "$pmrun" -n 3 --backend ray -- \
     sh -c "[ \$PM_RANK = 2 ] && exit 3; exec $conf MultiProcessing 3" >"$tmp/early" 2>&1
   local status=$?
   ((status == 3)) || { cat "$tmp/early"; fail "a rank exiting before it joined: pm-run exit $status, expected 3 ($*)"; }
-  grep -q "rank 2 of group .* exited with status 3 (its launcher says)" "$tmp/early" \
+  grep -q "failed: rank 2 of group .* exited with status 3" "$tmp/early" \
     || { cat "$tmp/early"; fail "the others did not learn of rank 2's exit from the launcher ($*)"; }
 }
 
@@ -121,8 +122,8 @@ pm-run)
     sh -c "[ \$PM_RANK = 1 ] && exit 3; exec $hold" >"$tmp/abort" 2>&1
   status=$?
   ((status == 3)) || { cat "$tmp/abort"; fail "pm-run --abort-timeout on Ray: exit $status, expected 3"; }
-  grep -q "stopping the 2 rank(s) still running after the abort timeout" "$tmp/abort" \
-    || { cat "$tmp/abort"; fail "the launcher did not say why it stopped the ranks"; }
+  grep -q "PM4001 terminating 2 remaining rank(s)" "$tmp/abort" \
+    || { cat "$tmp/abort"; fail "pm-run did not say why it stopped the ranks"; }
   for _ in $(seq 300); do pgrep -f "^$hold\$" >/dev/null || break; sleep 0.1; done
   if pgrep -fa "^$hold\$"; then fail "ranks still running after the abort timeout"; fi
   early_exit_fails_fast

@@ -349,6 +349,59 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
     return first_failure;
 }
 
+/* What the Ray launcher's exit pipe has told pm-run so far. */
+typedef struct {
+    int fd;                 /* -1 once the launcher has closed it */
+    char line[64];          /* the unfinished line */
+    size_t line_len;
+    int ended;              /* ranks that ended */
+    int first_failure, first_failed_rank;
+    bool failed_now;        /* the read that found the first failure */
+} s_ray_exits_t;
+
+/* Reads what the pipe holds ("exit RANK STATUS" lines); a failed rank is
+   logged and reported to the coordinator (if pm-run embeds it).  False
+   when there was nothing to read.                                      */
+static bool
+s_read_ray_exits (s_ray_exits_t *exits, zactor_t *coordinator, const char *group, int n)
+{
+    char chunk[256];
+    ssize_t got = read (exits->fd, chunk, sizeof chunk);
+    if (got < 0 && (errno == EINTR || errno == EAGAIN))
+        return false;
+    if (got <= 0) {
+        close (exits->fd); /* the launcher is gone */
+        exits->fd = -1;
+        return false;
+    }
+    for (ssize_t i = 0; i < got; i++) {
+        if (chunk[i] != '\n') {
+            if (exits->line_len < sizeof exits->line - 1)
+                exits->line[exits->line_len++] = chunk[i];
+            continue;
+        }
+        exits->line[exits->line_len] = '\0';
+        exits->line_len = 0;
+        int rank, status;
+        if (!pm_coord_parse_exit_line (exits->line, n, &rank, &status))
+            continue;
+        exits->ended++;
+        if (status == 0)
+            continue;
+        char how[64];
+        snprintf (how, sizeof how, "exited with status %d", status);
+        pm_warn ("PM4003", "rank %d %s", rank, how);
+        if (coordinator)
+            pm_coord_actor_lost (coordinator, group, n, rank, how);
+        if (!exits->first_failure) {
+            exits->first_failure = status;
+            exits->first_failed_rank = rank;
+            exits->failed_now = true;
+        }
+    }
+    return true;
+}
+
 /* pm-run --backend ray: every rank is a process of a Ray actor; the
    coordinator stays here (or is the pmd at endpoint).  pm-run's status is
    the launcher's: the first failing rank's.                            */
@@ -400,25 +453,72 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, &old);
     pid_t pid;
-    int exit_pipe[2] = {-1, -1}; /* the launcher tells our coordinator of every rank's end */
-    if (coordinator && pipe2 (exit_pipe, O_CLOEXEC) != 0)
+    /* The launcher tells us of every rank's end: pm-run reports failures to
+       its coordinator and applies the abort timeout itself, as for local
+       ranks (the timeout then follows a dynamic sweep's progress).      */
+    int exit_pipe[2] = {-1, -1};
+    if (pipe2 (exit_pipe, O_CLOEXEC) != 0)
         exit_pipe[0] = exit_pipe[1] = -1;
-    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd, abort_timeout, exit_pipe[1],
-                           program, &pid);
-    pm_ray_hand_exit_pipe (coordinator, group, n, exit_pipe, rc == 0);
+    int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd,
+                           exit_pipe[0] >= 0 ? -1 : abort_timeout, exit_pipe[1], program, &pid);
+    if (exit_pipe[1] >= 0)
+        close (exit_pipe[1]);
     sigprocmask (SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         fprintf (stderr, "pm-run: cannot start the Ray launcher: %s\n", strerror (rc));
+        if (exit_pipe[0] >= 0)
+            close (exit_pipe[0]);
         zactor_destroy (&coordinator);
         return 1;
     }
-    int status = 0, code = 1;
+    s_ray_exits_t exits = {.fd = exit_pipe[0], .first_failed_rank = -1};
+    if (exits.fd >= 0)
+        fcntl (exits.fd, F_SETFL, fcntl (exits.fd, F_GETFL) | O_NONBLOCK);
+    int status = 0, code = 1, signalled = 0;
+    int escalation = 0;     /* 0 none yet, 1 SIGTERM sent to the launcher, 2 SIGKILL */
+    int64_t deadline = -1;  /* when to stop waiting for the others */
+    bool told_progress = false;
     while (true) {
+        int64_t now = pm_clock_ms ();
+        if (deadline >= 0 && now >= deadline) {
+            if (escalation == 0
+                && s_still_progressing (coordinator ? pm_coord_actor_progress (coordinator, group)
+                                                    : s_pmd_progress (endpoint, group),
+                                        abort_timeout, n - exits.ended, &deadline,
+                                        &told_progress))
+                continue;
+            if (escalation++ == 0) {
+                pm_warn ("PM4001", "terminating %d remaining rank(s)", n - exits.ended);
+                kill (pid, SIGTERM); /* the launcher stops its actors and their ranks */
+                deadline = now + 30000;
+            } else {
+                kill (pid, SIGKILL); /* Ray ends a dead driver's actors */
+                deadline = -1;
+            }
+            continue;
+        }
+        zmq_pollitem_t items[2] = {{NULL, signal_fd, ZMQ_POLLIN, 0},
+                                   {NULL, exits.fd, ZMQ_POLLIN, 0}};
+        if (zmq_poll (items, exits.fd >= 0 ? 2 : 1,
+                      deadline >= 0 ? (long) (deadline - now) : -1)
+            <= 0)
+            continue;
+        if (exits.fd >= 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
+            s_read_ray_exits (&exits, coordinator, group, n);
+            if (exits.failed_now && !signalled && exits.ended < n)
+                deadline = pm_clock_ms () + abort_timeout;
+            exits.failed_now = false;
+        }
+        if (!(items[0].revents & ZMQ_POLLIN))
+            continue;
         struct signalfd_siginfo info;
         if (read (signal_fd, &info, sizeof info) != (ssize_t) sizeof info)
             continue;
         if (info.ssi_signo == SIGINT || info.ssi_signo == SIGTERM) {
-            kill (pid, SIGTERM); /* the launcher kills its actors and their ranks */
+            kill (pid, escalation++ ? SIGKILL : SIGTERM);
+            if (!signalled)
+                signalled = 128 + (int) info.ssi_signo;
+            deadline = pm_clock_ms () + 30000;
             continue;
         }
         if (waitpid (pid, &status, WNOHANG) == pid) {
@@ -426,8 +526,19 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
             break;
         }
     }
+    while (exits.fd >= 0 && s_read_ray_exits (&exits, coordinator, group, n))
+        ; /* what the launcher wrote before it exited */
+    if (exits.fd >= 0)
+        close (exits.fd);
     zactor_destroy (&coordinator);
     close (signal_fd);
+    if (exits.first_failure) {
+        fprintf (stderr, "pm-run: rank %d failed (exit status %d)\n", exits.first_failed_rank,
+                 exits.first_failure);
+        return exits.first_failure;
+    }
+    if (signalled)
+        return signalled;
     if (code != 0)
         fprintf (stderr, "pm-run: the ranks on Ray failed (exit status %d)\n", code);
     return code;
