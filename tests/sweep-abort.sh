@@ -7,6 +7,8 @@
 #                                                       local ranks against that pmd
 #        with-pmd.sh PMD -- sweep-abort.sh PM_RUN PM_SWEEP PM_WORKER
 #                                                       ranks on a pm-worker (pm-run --connect)
+#        sweep-abort.sh PM_RUN PM_SWEEP ray              ranks on Ray (pm-run --backend ray;
+#                                                       RAY_ADDRESS and PM_PYTHON set)
 set -uo pipefail
 pmrun=$1 sweep=$2 worker=${3:-}
 abort_ms=1500 rows=120
@@ -17,7 +19,9 @@ fail () { echo "sweep-abort: FAIL: $*"; [[ -s $tmp/log ]] && cat "$tmp/log"; exi
 now_ms () { echo $(($(date +%s%N) / 1000000)); }
 mkdir "$tmp/rows"
 where=()
-if [[ -n $worker ]]; then
+if [[ $worker == ray ]]; then
+  where=(--backend ray)
+elif [[ -n $worker ]]; then
   [[ -n ${PM_ENDPOINT:-} ]] || fail "PM_WORKER needs a pmd (with-pmd.sh)"
   "$worker" --connect "$PM_ENDPOINT" --slots 3 2>"$tmp/worker.log" &
   worker_pid=$!
