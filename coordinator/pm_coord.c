@@ -56,6 +56,8 @@ struct pm_coord {
     zhashx_t *sessions_by_route; /* route hex → pm_session_t */
     zhashx_t *sessions_by_id;    /* decimal id → pm_session_t (same objects) */
     zhashx_t *groups;            /* name → pm_group_t */
+    zhashx_t *ended;             /* name → int64_t ms when a group was removed, for one
+                                    join timeout: a late LOST report does not revive it */
     pm_watch_t *orphans;         /* watches with no session yet */
     int epoll_fd;                /* every pidfd, so one poll item covers them all */
     pm_watch_t **watch_by_fd;    /* live watches by pidfd: an event whose watch went
@@ -252,6 +254,13 @@ s_group_forget (pm_coord_t *self, pm_group_t *group)
             s_watch_destroy (self, &watch);
     }
     pm_debug ("PM2003", "group '%s' removed", pm_group_name (group));
+    int64_t *ended_ms = zhashx_size (self->ended) < (size_t) self->config.max_groups
+                            ? malloc (sizeof *ended_ms)
+                            : NULL; /* bounded; past that, a late report revives a group */
+    if (ended_ms) {
+        *ended_ms = s_now ();
+        zhashx_update (self->ended, pm_group_name (group), ended_ms);
+    }
     self->ranks_in_groups -= (size_t) pm_group_size (group);
     zhashx_delete (self->groups, pm_group_name (group));
     pm_group_destroy (&group);
@@ -260,6 +269,13 @@ s_group_forget (pm_coord_t *self, pm_group_t *group)
 /* A group with nobody left is removed at once after a run in which every
    rank joined; otherwise it is kept (failed) until the join timeout, so a
    rank that arrives late still learns what happened.                    */
+static void
+s_free_item (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 static void
 s_group_maybe_forget (pm_coord_t *self, pm_group_t *group)
 {
@@ -294,6 +310,7 @@ s_group_get (pm_coord_t *self, const char *name, int size, char *err, size_t err
             return NULL;
         }
         zhashx_insert (self->groups, name, group);
+        zhashx_delete (self->ended, name); /* a new run of that name */
         self->ranks_in_groups += (size_t) size;
         pm_info ("PM2004", "group '%s' created with %d ranks", name, size);
     }
@@ -832,6 +849,13 @@ s_cron (pm_coord_t *self)
             && now - pm_group_emptied_ms (group) > self->config.join_timeout_ms)
             s_group_forget (self, group);
     }
+    zlistx_purge (dead);
+    for (int64_t *ended_ms = zhashx_first (self->ended); ended_ms;
+         ended_ms = zhashx_next (self->ended))
+        if (now - *ended_ms > self->config.join_timeout_ms)
+            zlistx_add_end (dead, (void *) zhashx_cursor (self->ended));
+    for (const char *name = zlistx_first (dead); name; name = zlistx_next (dead))
+        zhashx_delete (self->ended, name);
     zlistx_destroy (&dead);
     pm_workers_cron (self->workers, now);
     self->stats.groups = zhashx_size (self->groups);
@@ -865,9 +889,12 @@ pm_coord_new (const pm_coord_config_t *config, char *err, size_t err_size)
     self->sessions_by_route = zhashx_new ();
     self->sessions_by_id = zhashx_new ();
     self->groups = zhashx_new ();
+    self->ended = zhashx_new ();
+    if (self->ended)
+        zhashx_set_destructor (self->ended, s_free_item);
     self->exiting = zlistx_new ();
     self->router = zsock_new (ZMQ_ROUTER);
-    if (self->epoll_fd < 0 || !self->sessions_by_route || !self->sessions_by_id
+    if (self->epoll_fd < 0 || !self->ended || !self->sessions_by_route || !self->sessions_by_id
         || !self->groups || !self->exiting || !self->router) {
         snprintf (err, err_size, "cannot create the coordinator: %s", strerror (errno));
         pm_coord_destroy (&self);
@@ -951,6 +978,7 @@ pm_coord_destroy (pm_coord_t **self_p)
             pm_group_destroy (&g);
     }
     zhashx_destroy (&self->groups);
+    zhashx_destroy (&self->ended);
     if (self->exiting) {
         for (void *exit = zlistx_first (self->exiting); exit; exit = zlistx_next (self->exiting))
             free (exit);
@@ -1031,6 +1059,13 @@ pm_coord_rank_lost (pm_coord_t *self, const char *group_name, int size, int rank
     char err[PM_TEXT_MAX];
     pm_group_t *group = zhashx_lookup (self->groups, group_name);
     if (!group) {
+        if (zhashx_lookup (self->ended, group_name)) {
+            /* The run is over (its ranks left): a report that comes after it
+               must not make a new, failed group of that name.            */
+            pm_debug ("PM2012", "rank %d of ended group '%s' %s: ignored", rank, group_name,
+                      how);
+            return;
+        }
         /* Nobody joined yet: keep a failed group so that those who come
            learn of the loss instead of waiting for the join timeout.   */
         if (size < 1 || rank < 0 || rank >= size)
