@@ -587,6 +587,16 @@ s_handle_message (pm_coord_t *self, zmq_msg_t *frames, size_t nframes)
             s_handle_hello (self, route, route_size, key, &msg);
         return;
     case PM_MSG_HEARTBEAT: s_handle_heartbeat (self, route, route_size, &msg); return;
+    case PM_MSG_RANK_LOST: {
+        int64_t size = pm_msg_get (&msg, PM_KEY_SIZE, 0), rank = pm_msg_get (&msg, PM_KEY_RANK, -1);
+        if (ndata || !msg.group[0] || size < 1 || size > 1000000 || rank < 0 || rank >= size) {
+            s_dropped (self, "RANK_LOST needs a group, a size and a rank in [0, size)", key);
+            return;
+        }
+        pm_coord_rank_lost (self, msg.group, (int) size, (int) rank,
+                            msg.text[0] ? msg.text : "was lost (its launcher says)");
+        return;
+    }
     case PM_MSG_STATUS: s_handle_status (self, route, route_size, &msg); return;
     case PM_MSG_COLLECTIVE:
         if (!session) {

@@ -77,7 +77,8 @@ pm_msg_type_name (uint32_t type)
                                   "STATUS",     "STATUS_REPLY", "SWEEP_OPEN",  "TASK_REQUEST",
                                   "TASK",       "TASK_DONE",    "SWEEP_GATHER", "SWEEP_RESULTS",
                                   "WORKER_HELLO", "LAUNCH_REQUEST", "LAUNCH",   "LAUNCH_REPLY",
-                                  "OUTPUT",     "RANK_EXIT",    "KILL",         "ROWS_DONE"};
+                                  "OUTPUT",     "RANK_EXIT",    "KILL",         "ROWS_DONE",
+                                  "RANK_LOST"};
     return type <= PM_MSG_TYPE_MAX ? names[type] : "?";
 }
 

@@ -46,7 +46,8 @@ typedef enum {
     PM_MSG_RANK_EXIT = 21,     /* pm-worker → coord → pm-run: a rank's exit status */
     PM_MSG_KILL = 22,          /* pm-run → coord → pm-worker: signal a group's ranks */
     PM_MSG_ROWS_DONE = 23,     /* coord → root: a chunk's outputs, as soon as they are in */
-    PM_MSG_TYPE_MAX = 23
+    PM_MSG_RANK_LOST = 24,     /* launcher → coord: a rank it started has ended badly */
+    PM_MSG_TYPE_MAX = 24
 } pm_msg_type_t;
 
 /* Body keys.  Strings: GROUP, BOOT_ID, HOST, TEXT; all others integers. */

@@ -173,6 +173,42 @@ s_pmd_progress (const char *endpoint, const char *group)
     return last_done;
 }
 
+/* Tells the pmd at endpoint (which pm-run does not embed) that a rank it
+   started is lost, so a rank that never registered fails its group at
+   once instead of at the join timeout.  No answer is expected.          */
+static void
+s_pmd_report_lost (const char *endpoint, const char *group, int size, int rank, const char *how)
+{
+    pm_zsys_ready ();
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return;
+    zsock_set_linger (dealer, 2000); /* the message goes out after the close */
+    zsock_set_sndtimeo (dealer, 1000);
+    pm_msg_t lost;
+    pm_msg_init (&lost, PM_MSG_RANK_LOST, 0);
+    pm_msg_set_str (&lost, PM_KEY_GROUP, group);
+    pm_msg_set (&lost, PM_KEY_SIZE, size);
+    pm_msg_set (&lost, PM_KEY_RANK, rank);
+    pm_msg_set_str (&lost, PM_KEY_TEXT, how);
+    void *handle = zsock_resolve (dealer);
+    if (zmq_connect (handle, endpoint) != 0 || pm_msg_send (handle, NULL, 0, &lost, NULL, 0, 0) != 0)
+        pm_warn ("PM4007", "cannot tell %s that rank %d is lost: %s", endpoint, rank,
+                 zmq_strerror (errno));
+    zsock_destroy (&dealer);
+}
+
+/* A rank pm-run started has ended badly: its coordinator must know. */
+static void
+s_report_lost (zactor_t *coordinator, const char *endpoint, const char *group, int size,
+               int rank, const char *how)
+{
+    if (coordinator)
+        pm_coord_actor_lost (coordinator, group, size, rank, how);
+    else if (endpoint)
+        s_pmd_report_lost (endpoint, group, size, rank, how);
+}
+
 /* pm-run --connect: pmd places the ranks on pm-workers, which stream
    their output and exit statuses back through it.                      */
 static int
@@ -363,7 +399,8 @@ typedef struct {
    logged and reported to the coordinator (if pm-run embeds it).  False
    when there was nothing to read.                                      */
 static bool
-s_read_ray_exits (s_ray_exits_t *exits, zactor_t *coordinator, const char *group, int n)
+s_read_ray_exits (s_ray_exits_t *exits, zactor_t *coordinator, const char *endpoint,
+                  const char *group, int n)
 {
     char chunk[256];
     ssize_t got = read (exits->fd, chunk, sizeof chunk);
@@ -391,8 +428,7 @@ s_read_ray_exits (s_ray_exits_t *exits, zactor_t *coordinator, const char *group
         char how[64];
         snprintf (how, sizeof how, "exited with status %d", status);
         pm_warn ("PM4003", "rank %d %s", rank, how);
-        if (coordinator)
-            pm_coord_actor_lost (coordinator, group, n, rank, how);
+        s_report_lost (coordinator, endpoint, group, n, rank, how);
         if (!exits->first_failure) {
             exits->first_failure = status;
             exits->first_failed_rank = rank;
@@ -504,7 +540,7 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
             <= 0)
             continue;
         if (exits.fd >= 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
-            s_read_ray_exits (&exits, coordinator, group, n);
+            s_read_ray_exits (&exits, coordinator, endpoint, group, n);
             if (exits.failed_now && !signalled && exits.ended < n)
                 deadline = pm_clock_ms () + abort_timeout;
             exits.failed_now = false;
@@ -526,7 +562,7 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
             break;
         }
     }
-    while (exits.fd >= 0 && s_read_ray_exits (&exits, coordinator, group, n))
+    while (exits.fd >= 0 && s_read_ray_exits (&exits, coordinator, endpoint, group, n))
         ; /* what the launcher wrote before it exited */
     if (exits.fd >= 0)
         close (exits.fd);
@@ -704,8 +740,7 @@ main (int argc, char **argv)
                      strerror (rc));
             first_failure = 127;
             first_failed_rank = r;
-            if (coordinator)
-                pm_coord_actor_lost (coordinator, group, n, r, "could not be started");
+            s_report_lost (coordinator, endpoint, group, n, r, "could not be started");
             deadline = pm_clock_ms () + abort_timeout;
             break;
         }
@@ -773,8 +808,7 @@ main (int argc, char **argv)
                     else
                         snprintf (how, sizeof how, "exited with status %d", ranks[r].status);
                     pm_warn ("PM4003", "rank %d (pid %d) %s", r, (int) pid, how);
-                    if (coordinator)
-                        pm_coord_actor_lost (coordinator, group, n, r, how);
+                    s_report_lost (coordinator, endpoint, group, n, r, how);
                     if (!first_failure) {
                         first_failure = ranks[r].status;
                         first_failed_rank = r;
