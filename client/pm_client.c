@@ -222,6 +222,10 @@ pm_client_new (const pm_client_config_t *config, int *code, char *err, size_t er
             .token = (uint64_t) pm_msg_get (&welcome, PM_KEY_TOKEN, 0),
             .interval_ms = pm_msg_get (&welcome, PM_KEY_HB_IVL, 1000),
             .timeout_ms = pm_msg_get (&welcome, PM_KEY_HB_TIMEOUT, 3000),
+            .has_launcher_exits = config->has_launcher_exits,
+            .launcher_exits_fd = config->launcher_exits_fd,
+            .group = config->group,
+            .size = config->size,
         };
         hb.coordinator.pid = pm_msg_get (&welcome, PM_KEY_PID, 0);
         hb.coordinator.starttime = (uint64_t) pm_msg_get (&welcome, PM_KEY_STARTTIME, 0);

@@ -19,6 +19,11 @@ typedef struct {
     int rank, size;
     bool in_coordinator_process; /* no heartbeats: the coordinator shares our fate */
     int64_t connect_timeout_ms;
+    /* A launcher's exit pipe ("exit RANK STATUS" lines) whose failed ranks the
+       heartbeat thread reports to the coordinator (RANK_LOST); it takes the
+       fd over once pm_client_new succeeds.                                */
+    bool has_launcher_exits;
+    int launcher_exits_fd;
 } pm_client_config_t;
 
 /* One collective contribution. */

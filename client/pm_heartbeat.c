@@ -12,6 +12,7 @@
 
 #include "pm.h"
 #include "pm_clock.h"
+#include "pm_coord.h"
 #include "pm_env.h"
 #include "pm_log.h"
 #include "pm_msg.h"
@@ -19,6 +20,9 @@
 struct pm_heartbeat {
     pm_heartbeat_config_t config;
     char endpoint[512];       /* owned copy of config.endpoint */
+    char group[PM_GROUP_MAX + 1]; /* owned copy of config.group */
+    char exit_line[64];       /* the launcher's unfinished line */
+    size_t exit_line_len;
     pthread_t thread;
     int lost_fd;              /* eventfd written once when the coordinator is lost */
     int stop_fd;              /* eventfd the owner writes to stop the thread */
@@ -47,6 +51,43 @@ s_declare_lost (pm_heartbeat_t *self, const char *why)
     }
 }
 
+/* Reads the launcher's exit pipe: a rank that ended non-zero is reported to
+   the coordinator (RANK_LOST), so a rank that never registered fails the
+   group at once.  False once the pipe is closed.                         */
+static bool
+s_launcher_exits (pm_heartbeat_t *self, void *dealer)
+{
+    char chunk[256];
+    ssize_t got = read (self->config.launcher_exits_fd, chunk, sizeof chunk);
+    if (got < 0)
+        return true; /* EINTR, EAGAIN: later */
+    if (got == 0)
+        return false;
+    for (ssize_t i = 0; i < got; i++) {
+        if (chunk[i] != '\n') {
+            if (self->exit_line_len < sizeof self->exit_line - 1)
+                self->exit_line[self->exit_line_len++] = chunk[i];
+            continue;
+        }
+        self->exit_line[self->exit_line_len] = '\0';
+        self->exit_line_len = 0;
+        int rank, status;
+        if (!pm_coord_parse_exit_line (self->exit_line, self->config.size, &rank, &status)
+            || status == 0)
+            continue;
+        pm_msg_t lost;
+        pm_msg_init (&lost, PM_MSG_RANK_LOST, 0);
+        pm_msg_set_str (&lost, PM_KEY_GROUP, self->group);
+        pm_msg_set (&lost, PM_KEY_SIZE, self->config.size);
+        pm_msg_set (&lost, PM_KEY_RANK, rank);
+        char how[64];
+        snprintf (how, sizeof how, "exited with status %d (its launcher says)", status);
+        pm_msg_set_str (&lost, PM_KEY_TEXT, how);
+        pm_msg_send (dealer, NULL, 0, &lost, NULL, 0, ZMQ_DONTWAIT);
+    }
+    return true;
+}
+
 static void *
 s_thread (void *arg)
 {
@@ -63,12 +104,15 @@ s_thread (void *arg)
         return NULL;
     }
     int coord_fd = pm_proc_watch (&self->config.coordinator);
-    zmq_pollitem_t items[3] = {
+    /* -1 entries are skipped by poll: a missing pidfd or exit pipe is fine. */
+    zmq_pollitem_t items[4] = {
         {handle, 0, ZMQ_POLLIN, 0},
         {NULL, self->stop_fd, ZMQ_POLLIN, 0},
         {NULL, coord_fd, ZMQ_POLLIN, 0},
+        {NULL, self->config.has_launcher_exits ? self->config.launcher_exits_fd : -1, ZMQ_POLLIN,
+         0},
     };
-    int nitems = coord_fd >= 0 ? 3 : 2;
+    int nitems = 4;
     int64_t last_heard = pm_clock_ms ();
     int64_t next_beat = 0;
     uint64_t seq = 0;
@@ -94,10 +138,13 @@ s_thread (void *arg)
             continue;
         if (items[1].revents & ZMQ_POLLIN)
             break; /* stop requested */
-        if (nitems == 3 && (items[2].revents & ZMQ_POLLIN)) {
+        if (coord_fd >= 0 && (items[2].revents & ZMQ_POLLIN)) {
             s_declare_lost (self, "the coordinator's process exited");
             break;
         }
+        if (items[3].fd >= 0 && (items[3].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
+            && !s_launcher_exits (self, handle))
+            items[3].fd = -1; /* the launcher is gone */
         if (items[0].revents & ZMQ_POLLIN) {
             zmsg_t *reply = zmsg_recv (dealer);
             if (!reply)
@@ -132,6 +179,8 @@ pm_heartbeat_new (const pm_heartbeat_config_t *config)
     self->config = *config;
     snprintf (self->endpoint, sizeof self->endpoint, "%s", config->endpoint);
     self->config.endpoint = self->endpoint;
+    snprintf (self->group, sizeof self->group, "%s", config->group ? config->group : "");
+    self->config.group = self->group;
     self->lost_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     self->stop_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init (&self->lock, NULL);
@@ -158,6 +207,8 @@ pm_heartbeat_destroy (pm_heartbeat_t **self_p)
     if (write (self->stop_fd, &one, sizeof one) < 0)
         pm_debug ("PM3203", "eventfd write failed");
     pthread_join (self->thread, NULL);
+    if (self->config.has_launcher_exits)
+        close (self->config.launcher_exits_fd);
     close (self->lost_fd);
     close (self->stop_fd);
     pthread_mutex_destroy (&self->lock);

@@ -13,6 +13,7 @@
 
 #include "pm_coord_actor.h"
 #include "pm_env.h"
+#include "pm_fault.h"
 #include "pm_log.h"
 #include "pm_zsys.h"
 #include "pm_manager_internal.h"
@@ -120,11 +121,15 @@ s_connect (pm_manager_t *pm, const char *endpoint, bool in_coordinator_process)
         .size = pm->size,
         .in_coordinator_process = in_coordinator_process,
         .connect_timeout_ms = pm->connect_timeout_ms,
+        .has_launcher_exits = pm->has_launcher_exits && !in_coordinator_process,
+        .launcher_exits_fd = pm->launcher_exits_fd,
     };
     int code = 0;
     pm->client = pm_client_new (&config, &code, pm->last_error, sizeof pm->last_error);
     if (!pm->client)
         return pm->last_code = code;
+    if (!in_coordinator_process)
+        pm->has_launcher_exits = false; /* the heartbeat thread has it now */
     return 0;
 }
 
@@ -237,6 +242,8 @@ s_create_from_environment (pm_manager_t *pm, const char *endpoint)
     pm->rank = (int) rank;
     pm->size = (int) size;
     snprintf (pm->endpoint, sizeof pm->endpoint, "%s", endpoint);
+    if (pm_fault ("join", pm->rank))
+        _exit (3); /* a rank that dies before it registers (tests) */
     if (s_connect (pm, endpoint, false) != 0)
         return s_fail_create (pm, pm->last_code, pm->last_error);
     return pm;
@@ -515,6 +522,8 @@ pm_destroy (pm_manager_t **pm_p)
     free (pm->children);
     free (pm->child_fds);
     zactor_destroy (&pm->coordinator);
+    if (pm->has_launcher_exits)
+        close (pm->launcher_exits_fd);
     free (pm);
     *pm_p = NULL;
 }

@@ -32,6 +32,8 @@ struct pm_manager {
     int *child_fds;            /* their pidfds (-1 if none) */
     int nchildren;
     bool run_owned;            /* a rank thread's manager: pm_run destroys it */
+    bool has_launcher_exits;   /* RayIo against a pmd: the launcher's exit pipe (read end) */
+    int launcher_exits_fd;     /*   until the heartbeat thread takes it over           */
     pm_schedule_t schedule;    /* of later pm_scatter calls */
     uint64_t sweep_seq;        /* dynamic sweeps started by this rank (every rank counts alike) */
     pm_progress_fn progress;   /* root: called as chunks finish */

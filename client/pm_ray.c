@@ -299,15 +299,22 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
     snprintf (ranks, sizeof ranks, "1..%d", pm->size - 1);
     pid_t pid;
     /* No abort timeout: rank 0 (this process) decides when to give up. */
-    /* The launcher tells our coordinator of every rank that ends. */
+    /* The launcher tells our coordinator of every rank that ends: through
+       the embedded one's actor, or (against a pmd) our heartbeat thread.  */
     int exit_pipe[2] = {-1, -1};
-    if (pm->coordinator && pipe2 (exit_pipe, O_CLOEXEC) != 0)
+    if (pipe2 (exit_pipe, O_CLOEXEC) != 0)
         exit_pipe[0] = exit_pipe[1] = -1;
     int rc = own[0] ? pm_ray_spawn (launcher, ranks, pm->size, first_endpoint, pm->group, cwd,
                                     -1, exit_pipe[1], own, &pid)
                     : ENOMEM;
     s_free_argv (own);
-    pm_ray_hand_exit_pipe (pm->coordinator, pm->group, pm->size, exit_pipe, rc == 0);
+    if (!pm->coordinator && rc == 0 && exit_pipe[0] >= 0) {
+        close (exit_pipe[1]);
+        pm->has_launcher_exits = true;
+        pm->launcher_exits_fd = exit_pipe[0];
+        fcntl (exit_pipe[0], F_SETFL, fcntl (exit_pipe[0], F_GETFL) | O_NONBLOCK);
+    } else
+        pm_ray_hand_exit_pipe (pm->coordinator, pm->group, pm->size, exit_pipe, rc == 0);
     if (rc != 0)
         return pm_fail (pm, PM_ESYS, "RayIo: cannot start %s: %s", launcher, strerror (rc));
     pm->children = calloc (1, sizeof *pm->children);

@@ -143,6 +143,18 @@ kill)
   unset PM_FAILURE_OUTDIR
   PM_FAILURE_MAX_MS=8000 timeout 120 "$bin/pm-failure" --pm-run "$pmrun" kill 3 --backend ray \
     >"$tmp/kill-pmrun" 2>&1 || { cat "$tmp/kill-pmrun"; fail "pm-failure kill under pm-run --backend ray"; }
+  # Rank 2 dies before it registers (PM_FAULT=join:2): the launcher's word reaches the
+  # coordinator (rank 0's embedded one, or a pmd through rank 0's heartbeat thread), so
+  # the others fail at once, not at the join timeout (600 s: the 60 s deadline tells).
+  for where in embedded pmd; do
+    run=(env PM_FAULT=join:2 PM_JOIN_TIMEOUT_MS=600000 timeout 60 "$conf" RayIo 3)
+    [[ $where == pmd ]] && run=(env "PMD_ARGS=--join-timeout 600000" bash "$tests_dir/with-pmd.sh" "$bin/pmd" -- "${run[@]}")
+    "${run[@]}" >"$tmp/early-$where" 2>&1
+    status=$?
+    ((status != 0 && status != 124)) || { cat "$tmp/early-$where"; fail "RayIo with rank 2 dead before joining ($where): exit $status"; }
+    grep -q "rank 2 of group .* exited with status 3 (its launcher says)" "$tmp/early-$where" \
+      || { cat "$tmp/early-$where"; fail "the others did not learn of rank 2's exit ($where)"; }
+  done
   ;;
 jobs)
   url=${PM_TEST_RAY_JOBS_URL:?the fixture exports PM_TEST_RAY_JOBS_URL}
