@@ -416,16 +416,38 @@ pm_workers_handle (pm_workers_t *self, const uint8_t *route, size_t route_size,
         break;
     }
     case PM_MSG_KILL: {
+        /* Relayed to the workers that still run ranks of the launch; the
+           sender (pm-run, pmctl kill) hears how many got it.            */
         s_launch_t *launch = zhashx_lookup (self->launches, msg->group);
-        if (!launch)
+        int64_t signal = pm_msg_get (msg, PM_KEY_SIGNAL, SIGTERM);
+        pm_msg_t reply;
+        pm_msg_init (&reply, PM_MSG_RESULT, msg->seq);
+        if (!launch || signal < 1 || signal > 64) {
+            pm_msg_set (&reply, PM_KEY_CODE, PM_EINVAL);
+            pm_msg_set_str (&reply, PM_KEY_TEXT,
+                            launch ? "KILL needs a signal number in [1, 64]"
+                                   : "no launch of that group runs on this pmd's workers");
+            s_send (self, route, route_size, &reply, NULL, 0);
             break;
-        for (s_worker_t *w = zlistx_first (self->workers); w; w = zlistx_next (self->workers)) {
-            bool hosts = false;
-            for (int r = 0; r < launch->size && !hosts; r++)
-                hosts = launch->worker[r] == w->id && !launch->exited[r];
-            if (hosts)
-                s_send (self, w->route, w->route_size, msg, NULL, 0);
         }
+        int ranks = 0, workers = 0;
+        for (s_worker_t *w = zlistx_first (self->workers); w; w = zlistx_next (self->workers)) {
+            int here = 0;
+            for (int r = 0; r < launch->size; r++)
+                here += launch->worker[r] == w->id && !launch->exited[r];
+            if (here) {
+                s_send (self, w->route, w->route_size, msg, NULL, 0);
+                ranks += here;
+                workers++;
+            }
+        }
+        char text[160];
+        snprintf (text, sizeof text, "signal %d sent to %d rank(s) on %d worker(s)", (int) signal,
+                  ranks, workers);
+        pm_info ("PM2307", "group '%s': %s", msg->group, text);
+        pm_msg_set (&reply, PM_KEY_CODE, 0);
+        pm_msg_set_str (&reply, PM_KEY_TEXT, text);
+        s_send (self, route, route_size, &reply, NULL, 0);
         break;
     }
     case PM_MSG_BYE:
