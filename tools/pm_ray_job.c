@@ -256,6 +256,7 @@ s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
 
     char err[1024];
     size_t printed = 0;
+    int64_t next_logs = 0; /* when to fetch the log again */
     bool stop_sent = false;
     long stop_deadline = 0;
     int failures = 0;
@@ -276,8 +277,15 @@ s_run (pm_ray_jobs_t *jobs, const char *id, char **program)
             }
         } else {
             failures = 0;
-            s_print_new_logs (jobs, id, &printed, pm_ray_job_finished (info.status));
-            if (pm_ray_job_finished (info.status))
+            bool finished = pm_ray_job_finished (info.status);
+            /* Each fetch returns the whole log: a long one is fetched less often
+               (200 ms more per MiB, at most every 5 s), the last time always.  */
+            if (finished || s_now_ms () >= next_logs) {
+                s_print_new_logs (jobs, id, &printed, finished);
+                int64_t every = POLL_MS + (int64_t) (printed >> 20) * 200;
+                next_logs = s_now_ms () + (every < 5000 ? every : 5000);
+            }
+            if (finished)
                 break;
         }
         if (stop_sent && s_now_ms () > stop_deadline) {
