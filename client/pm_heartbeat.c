@@ -12,7 +12,7 @@
 
 #include "pm.h"
 #include "pm_clock.h"
-#include "pm_coord.h"
+#include "pm_exit_lines.h"
 #include "pm_env.h"
 #include "pm_log.h"
 #include "pm_msg.h"
@@ -21,8 +21,7 @@ struct pm_heartbeat {
     pm_heartbeat_config_t config;
     char endpoint[512];       /* owned copy of config.endpoint */
     char group[PM_GROUP_MAX + 1]; /* owned copy of config.group */
-    char exit_line[64];       /* the launcher's unfinished line */
-    size_t exit_line_len;
+    pm_exit_lines_t exit_lines; /* what was read of the launcher's exit pipe */
     pthread_t thread;
     int lost_fd;              /* eventfd written once when the coordinator is lost */
     int stop_fd;              /* eventfd the owner writes to stop the thread */
@@ -51,41 +50,29 @@ s_declare_lost (pm_heartbeat_t *self, const char *why)
     }
 }
 
-/* Reads the launcher's exit pipe: a rank that ended non-zero is reported to
-   the coordinator (RANK_LOST), so a rank that never registered fails the
-   group at once.  False once the pipe is closed.                         */
-static bool
-s_launcher_exits (pm_heartbeat_t *self, void *dealer)
+/* The launcher's word that a rank ended (its exit pipe): a non-zero status
+   is reported to the coordinator (RANK_LOST), so a rank that never
+   registered fails the group at once.                                   */
+typedef struct {
+    pm_heartbeat_t *self;
+    void *dealer;
+} s_exit_ctx_t;
+
+static void
+s_launcher_exit (void *arg, int rank, int status)
 {
-    char chunk[256];
-    ssize_t got = read (self->config.launcher_exits_fd, chunk, sizeof chunk);
-    if (got < 0)
-        return true; /* EINTR, EAGAIN: later */
-    if (got == 0)
-        return false;
-    for (ssize_t i = 0; i < got; i++) {
-        if (chunk[i] != '\n') {
-            if (self->exit_line_len < sizeof self->exit_line - 1)
-                self->exit_line[self->exit_line_len++] = chunk[i];
-            continue;
-        }
-        self->exit_line[self->exit_line_len] = '\0';
-        self->exit_line_len = 0;
-        int rank, status;
-        if (!pm_coord_parse_exit_line (self->exit_line, self->config.size, &rank, &status)
-            || status == 0)
-            continue;
-        pm_msg_t lost;
-        pm_msg_init (&lost, PM_MSG_RANK_LOST, 0);
-        pm_msg_set_str (&lost, PM_KEY_GROUP, self->group);
-        pm_msg_set (&lost, PM_KEY_SIZE, self->config.size);
-        pm_msg_set (&lost, PM_KEY_RANK, rank);
-        char how[64];
-        snprintf (how, sizeof how, "exited with status %d (its launcher says)", status);
-        pm_msg_set_str (&lost, PM_KEY_TEXT, how);
-        pm_msg_send (dealer, NULL, 0, &lost, NULL, 0, ZMQ_DONTWAIT);
-    }
-    return true;
+    s_exit_ctx_t *ctx = arg;
+    if (status == 0)
+        return;
+    pm_msg_t lost;
+    pm_msg_init (&lost, PM_MSG_RANK_LOST, 0);
+    pm_msg_set_str (&lost, PM_KEY_GROUP, ctx->self->group);
+    pm_msg_set (&lost, PM_KEY_SIZE, ctx->self->config.size);
+    pm_msg_set (&lost, PM_KEY_RANK, rank);
+    char how[64];
+    snprintf (how, sizeof how, "exited with status %d (its launcher says)", status);
+    pm_msg_set_str (&lost, PM_KEY_TEXT, how);
+    pm_msg_send (ctx->dealer, NULL, 0, &lost, NULL, 0, ZMQ_DONTWAIT);
 }
 
 static void *
@@ -142,8 +129,11 @@ s_thread (void *arg)
             s_declare_lost (self, "the coordinator's process exited");
             break;
         }
+        s_exit_ctx_t exit_ctx = {self, handle};
         if (items[3].fd >= 0 && (items[3].revents & (ZMQ_POLLIN | ZMQ_POLLERR))
-            && !s_launcher_exits (self, handle))
+            && pm_exit_lines_read (&self->exit_lines, items[3].fd, self->config.size,
+                                   s_launcher_exit, &exit_ctx, NULL)
+                   < 0)
             items[3].fd = -1; /* the launcher is gone */
         if (items[0].revents & ZMQ_POLLIN) {
             zmsg_t *reply = zmsg_recv (dealer);

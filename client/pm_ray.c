@@ -247,16 +247,16 @@ pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *end
     return rc;
 }
 
-void
-pm_ray_hand_exit_pipe (zactor_t *coordinator, const char *group, int size, int exit_pipe[2],
-                       bool spawned)
+bool
+pm_ray_exit_pipe (int exit_pipe[2])
 {
-    if (exit_pipe[1] >= 0)
-        close (exit_pipe[1]); /* the launcher has its copy */
-    if (exit_pipe[0] >= 0 && spawned && coordinator)
-        pm_coord_actor_exits (coordinator, group, size, exit_pipe[0]);
-    else if (exit_pipe[0] >= 0)
-        close (exit_pipe[0]);
+    if (pipe2 (exit_pipe, O_CLOEXEC) != 0) {
+        exit_pipe[0] = exit_pipe[1] = -1;
+        return false;
+    }
+    /* The reader polls it; the launcher's writes stay blocking. */
+    fcntl (exit_pipe[0], F_SETFL, fcntl (exit_pipe[0], F_GETFL) | O_NONBLOCK);
+    return true;
 }
 
 int
@@ -301,20 +301,23 @@ pm_ray_launch (pm_manager_t *pm, const char *endpoint, char *first_endpoint, siz
     /* No abort timeout: rank 0 (this process) decides when to give up. */
     /* The launcher tells our coordinator of every rank that ends: through
        the embedded one's actor, or (against a pmd) our heartbeat thread.  */
-    int exit_pipe[2] = {-1, -1};
-    if (pipe2 (exit_pipe, O_CLOEXEC) != 0)
-        exit_pipe[0] = exit_pipe[1] = -1;
+    int exit_pipe[2];
+    bool piped = pm_ray_exit_pipe (exit_pipe);
     int rc = own[0] ? pm_ray_spawn (launcher, ranks, pm->size, first_endpoint, pm->group, cwd,
                                     -1, exit_pipe[1], own, &pid)
                     : ENOMEM;
     s_free_argv (own);
-    if (!pm->coordinator && rc == 0 && exit_pipe[0] >= 0) {
-        close (exit_pipe[1]);
-        pm->has_launcher_exits = true;
-        pm->launcher_exits_fd = exit_pipe[0];
-        fcntl (exit_pipe[0], F_SETFL, fcntl (exit_pipe[0], F_GETFL) | O_NONBLOCK);
-    } else
-        pm_ray_hand_exit_pipe (pm->coordinator, pm->group, pm->size, exit_pipe, rc == 0);
+    if (piped) {
+        close (exit_pipe[1]); /* the launcher has its copy */
+        if (rc != 0)
+            close (exit_pipe[0]);
+        else if (pm->coordinator)
+            pm_coord_actor_exits (pm->coordinator, pm->group, pm->size, exit_pipe[0]);
+        else {
+            pm->has_launcher_exits = true;
+            pm->launcher_exits_fd = exit_pipe[0];
+        }
+    }
     if (rc != 0)
         return pm_fail (pm, PM_ESYS, "RayIo: cannot start %s: %s", launcher, strerror (rc));
     pm->children = calloc (1, sizeof *pm->children);

@@ -30,10 +30,7 @@ int pm_ray_check (char *launcher, size_t launcher_size, char *err, size_t err_si
 int pm_ray_spawn (const char *launcher, const char *ranks, int size, const char *endpoint,
                   const char *group, const char *cwd, int64_t abort_timeout_ms, int exit_fd,
                   char *const program[], pid_t *pid);
-/* After pm_ray_spawn with exit_fd = exit_pipe[1] (a close-on-exec pipe, or
-   -1s): closes the write end, and hands the read end to the coordinator
-   (if the launcher started and there is one), which then learns of every
-   rank that ends, as from pm-run: "exit RANK STATUS" lines.            */
-void pm_ray_hand_exit_pipe (zactor_t *coordinator, const char *group, int size, int exit_pipe[2],
-                            bool spawned);
+/* A pipe for pm_ray_spawn's exit_fd (exit_pipe[1]): close-on-exec, its
+   read end non-blocking.  False (and -1s) if it cannot be made.        */
+bool pm_ray_exit_pipe (int exit_pipe[2]);
 #endif

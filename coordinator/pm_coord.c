@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -15,6 +14,7 @@
 
 #include "pm.h"
 #include "pm_clock.h"
+#include "pm_exit_lines.h"
 #include "pm_env.h"
 #include "pm_group.h"
 #include "pm_json.h"
@@ -43,8 +43,7 @@ typedef struct pm_watch {
     struct pm_watch *prev, *next; /* in the orphan list while no session owns it */
     bool orphan;
     bool exit_pipe;               /* the fd is a launcher's exit pipe */
-    char line[64];                /* exit pipe: the unfinished line so far */
-    size_t line_len;
+    pm_exit_lines_t lines;        /* exit pipe: what was read of it */
 } pm_watch_t;
 
 struct pm_coord {
@@ -708,56 +707,37 @@ s_confirm_exits (pm_coord_t *self, int64_t now)
 /* A launcher's line "exit RANK STATUS": a rank that ended non-zero is lost,
    as pm-run reports its own; before it joined, that spares the others the
    join timeout.                                                          */
-bool
-pm_coord_parse_exit_line (const char *line, int size, int *rank, int *status)
-{
-    int used = 0;
-    return sscanf (line, "exit %d %d%n", rank, status, &used) == 2 && line[used] == '\0'
-           && *rank >= 0 && *rank < size;
-}
+/* A launcher's word that a rank ended: non-zero, it is lost, as pm-run
+   reports its own; before it joined, that spares the others the join
+   timeout.                                                              */
+typedef struct {
+    pm_coord_t *self;
+    const pm_watch_t *watch;
+} s_exit_ctx_t;
 
 static void
-s_exit_line (pm_coord_t *self, const pm_watch_t *watch, const char *line)
+s_launcher_exit (void *arg, int rank, int status)
 {
-    int rank, status;
-    if (!pm_coord_parse_exit_line (line, watch->size, &rank, &status)) {
-        pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
-                 watch->group);
-        return;
-    }
+    s_exit_ctx_t *ctx = arg;
     if (status == 0)
         return;
     char how[64];
     snprintf (how, sizeof how, "exited with status %d (its launcher says)", status);
-    pm_coord_rank_lost (self, watch->group, watch->size, rank, how);
+    pm_coord_rank_lost (ctx->self, ctx->watch->group, ctx->watch->size, rank, how);
 }
 
 static void
 s_handle_exit_pipe (pm_coord_t *self, pm_watch_t *watch)
 {
-    char chunk[512];
-    ssize_t got = read (watch->fd, chunk, sizeof chunk);
-    if (got < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (got <= 0) { /* the launcher is gone (or closed it) */
+    s_exit_ctx_t ctx = {self, watch};
+    int malformed = 0;
+    int rc = pm_exit_lines_read (&watch->lines, watch->fd, watch->size, s_launcher_exit, &ctx,
+                                 &malformed);
+    if (malformed)
+        pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
+                 watch->group);
+    if (rc < 0) /* the launcher is gone (or closed it) */
         s_watch_destroy (self, &watch);
-        return;
-    }
-    for (ssize_t i = 0; i < got; i++) {
-        if (chunk[i] != '\n') {
-            if (watch->line_len < sizeof watch->line - 1)
-                watch->line[watch->line_len] = chunk[i];
-            watch->line_len++; /* past the buffer: malformed when it ends */
-            continue;
-        }
-        if (watch->line_len < sizeof watch->line) {
-            watch->line[watch->line_len] = '\0';
-            s_exit_line (self, watch, watch->line);
-        } else
-            pm_warn ("PM2011", "ignored a malformed line from the launcher of group '%s'",
-                     watch->group);
-        watch->line_len = 0;
-    }
 }
 
 static void
@@ -1043,8 +1023,7 @@ pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int
 int
 pm_coord_watch_exits (pm_coord_t *self, const char *group, int size, int fd)
 {
-    int flags = fcntl (fd, F_GETFL);
-    if (size < 1 || flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+    if (size < 1) {
         close (fd);
         return PM_EINVAL;
     }

@@ -43,18 +43,15 @@ const char *pm_coord_endpoint (const pm_coord_t *self, size_t index);
 /* Watch a local process that will be (or is) rank `rank` of `group`; if
    it exits before leaving cleanly the group fails with PM_EPEERLOST.     */
 int pm_coord_watch_pid (pm_coord_t *self, const char *group, int size, int rank, int pid);
-/* Declare a rank dead (e.g. its launcher saw it exit); how completes
-   "rank R of group G ...", e.g. "was killed by signal 9".              */
-/* A launcher's exit line "exit RANK STATUS" (without its newline), for a
-   group of size: true with rank and status set, false if malformed.   */
-bool pm_coord_parse_exit_line (const char *line, int size, int *rank, int *status);
-/* Reads a launcher's exit pipe fd (taken over): lines "exit RANK STATUS",
-   one per rank that ended; a non-zero status makes the rank lost, as
-   pm_coord_rank_lost does.  0 or a PM_E* code.                          */
+/* Reads a launcher's exit pipe fd (non-blocking; taken over): lines
+   "exit RANK STATUS", one per rank that ended; a non-zero status makes
+   the rank lost, as pm_coord_rank_lost does.  0 or a PM_E* code.        */
 int pm_coord_watch_exits (pm_coord_t *self, const char *group, int size, int fd);
 /* When (pm_clock_ms) a chunk of the group's dynamic sweeps last came back
    done; -1 if none has or there is no such group.                       */
 int64_t pm_coord_sweep_progress (const pm_coord_t *self, const char *group);
+/* Declare a rank dead (e.g. its launcher saw it exit); how completes
+   "rank R of group G ...", e.g. "was killed by signal 9".              */
 void pm_coord_rank_lost (pm_coord_t *self, const char *group, int size, int rank,
                          const char *how);
 

@@ -3,7 +3,6 @@
     coordinator is embedded here unless --endpoint (or PM_ENDPOINT) names a
     pmd.  Exits 0 if every rank did, else with the first failure's code.  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <spawn.h>
@@ -20,6 +19,7 @@
 #include "pm_clock.h"
 #include "pm_coord_actor.h"
 #include "pm_env.h"
+#include "pm_exit_lines.h"
 #include "pm_log.h"
 #include "pm_msg.h"
 #include "pm_ray.h"
@@ -388,54 +388,46 @@ s_run_remote (const char *endpoint, const char *group, int n, char **program,
 /* What the Ray launcher's exit pipe has told pm-run so far. */
 typedef struct {
     int fd;                 /* -1 once the launcher has closed it */
-    char line[64];          /* the unfinished line */
-    size_t line_len;
+    pm_exit_lines_t lines;
+    zactor_t *coordinator;  /* where a failed rank is reported: the embedded one, */
+    const char *endpoint;   /* else the pmd at endpoint                           */
+    const char *group;
+    int size;
     int ended;              /* ranks that ended */
     int first_failure, first_failed_rank;
     bool failed_now;        /* the read that found the first failure */
 } s_ray_exits_t;
 
-/* Reads what the pipe holds ("exit RANK STATUS" lines); a failed rank is
-   logged and reported to the coordinator (if pm-run embeds it).  False
-   when there was nothing to read.                                      */
-static bool
-s_read_ray_exits (s_ray_exits_t *exits, zactor_t *coordinator, const char *endpoint,
-                  const char *group, int n)
+/* A rank's end, as the launcher tells it: a failed one is logged and
+   reported to the coordinator.                                        */
+static void
+s_ray_exit (void *arg, int rank, int status)
 {
-    char chunk[256];
-    ssize_t got = read (exits->fd, chunk, sizeof chunk);
-    if (got < 0 && (errno == EINTR || errno == EAGAIN))
-        return false;
-    if (got <= 0) {
+    s_ray_exits_t *exits = arg;
+    exits->ended++;
+    if (status == 0)
+        return;
+    char how[64];
+    snprintf (how, sizeof how, "exited with status %d", status);
+    pm_warn ("PM4003", "rank %d %s", rank, how);
+    s_report_lost (exits->coordinator, exits->endpoint, exits->group, exits->size, rank, how);
+    if (!exits->first_failure) {
+        exits->first_failure = status;
+        exits->first_failed_rank = rank;
+        exits->failed_now = true;
+    }
+}
+
+/* Reads what the pipe holds; false when there was nothing to read. */
+static bool
+s_read_ray_exits (s_ray_exits_t *exits)
+{
+    int rc = pm_exit_lines_read (&exits->lines, exits->fd, exits->size, s_ray_exit, exits, NULL);
+    if (rc < 0) {
         close (exits->fd); /* the launcher is gone */
         exits->fd = -1;
-        return false;
     }
-    for (ssize_t i = 0; i < got; i++) {
-        if (chunk[i] != '\n') {
-            if (exits->line_len < sizeof exits->line - 1)
-                exits->line[exits->line_len++] = chunk[i];
-            continue;
-        }
-        exits->line[exits->line_len] = '\0';
-        exits->line_len = 0;
-        int rank, status;
-        if (!pm_coord_parse_exit_line (exits->line, n, &rank, &status))
-            continue;
-        exits->ended++;
-        if (status == 0)
-            continue;
-        char how[64];
-        snprintf (how, sizeof how, "exited with status %d", status);
-        pm_warn ("PM4003", "rank %d %s", rank, how);
-        s_report_lost (coordinator, endpoint, group, n, rank, how);
-        if (!exits->first_failure) {
-            exits->first_failure = status;
-            exits->first_failed_rank = rank;
-            exits->failed_now = true;
-        }
-    }
-    return true;
+    return rc > 0;
 }
 
 /* pm-run --backend ray: every rank is a process of a Ray actor; the
@@ -492,9 +484,8 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
     /* The launcher tells us of every rank's end: pm-run reports failures to
        its coordinator and applies the abort timeout itself, as for local
        ranks (the timeout then follows a dynamic sweep's progress).      */
-    int exit_pipe[2] = {-1, -1};
-    if (pipe2 (exit_pipe, O_CLOEXEC) != 0)
-        exit_pipe[0] = exit_pipe[1] = -1;
+    int exit_pipe[2];
+    pm_ray_exit_pipe (exit_pipe);
     int rc = pm_ray_spawn (launcher, ranks, n, endpoint, group, cwd,
                            exit_pipe[0] >= 0 ? -1 : abort_timeout, exit_pipe[1], program, &pid);
     if (exit_pipe[1] >= 0)
@@ -507,9 +498,12 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
         zactor_destroy (&coordinator);
         return 1;
     }
-    s_ray_exits_t exits = {.fd = exit_pipe[0], .first_failed_rank = -1};
-    if (exits.fd >= 0)
-        fcntl (exits.fd, F_SETFL, fcntl (exits.fd, F_GETFL) | O_NONBLOCK);
+    s_ray_exits_t exits = {.fd = exit_pipe[0],
+                           .coordinator = coordinator,
+                           .endpoint = endpoint,
+                           .group = group,
+                           .size = n,
+                           .first_failed_rank = -1};
     int status = 0, code = 1, signalled = 0;
     int escalation = 0;     /* 0 none yet, 1 SIGTERM sent to the launcher, 2 SIGKILL */
     int64_t deadline = -1;  /* when to stop waiting for the others */
@@ -540,7 +534,7 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
             <= 0)
             continue;
         if (exits.fd >= 0 && (items[1].revents & (ZMQ_POLLIN | ZMQ_POLLERR))) {
-            s_read_ray_exits (&exits, coordinator, endpoint, group, n);
+            s_read_ray_exits (&exits);
             if (exits.failed_now && !signalled && exits.ended < n)
                 deadline = pm_clock_ms () + abort_timeout;
             exits.failed_now = false;
@@ -562,7 +556,7 @@ s_run_on_ray (const char *endpoint, const char *group, int n, char **program,
             break;
         }
     }
-    while (exits.fd >= 0 && s_read_ray_exits (&exits, coordinator, endpoint, group, n))
+    while (exits.fd >= 0 && s_read_ray_exits (&exits))
         ; /* what the launcher wrote before it exited */
     if (exits.fd >= 0)
         close (exits.fd);
